@@ -1,0 +1,47 @@
+"""The HTTP API (FastAPI, OpenAPI docs at /docs): one router per resource under
+/api/v1, plus /metrics, /healthz and /readyz at the root."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse, Response
+
+from collector.api.routers import admin, analytics, jobs, traces
+from collector.server import App
+
+
+def build_api(app_state: App) -> FastAPI:
+    api = FastAPI(
+        title="llmobs",
+        version="0.1.0",
+        description="Query API of llmobs: spans, traces, usage and cost, prices, projects and keys.",
+    )
+    api.state.llmobs = app_state
+    v1 = APIRouter(prefix="/api/v1")
+    for r in (traces.router, analytics.router, admin.router, jobs.router):
+        v1.include_router(r)
+    api.include_router(v1)
+
+    @api.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        def probe() -> None:
+            with app_state.readers.queries() as q:
+                q.client.command("SELECT 1")
+
+        try:
+            await asyncio.wait_for(asyncio.to_thread(probe), timeout=5)
+        except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+            return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @api.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(app_state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return api

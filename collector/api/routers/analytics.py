@@ -1,0 +1,50 @@
+"""Usage and cost over time, latency percentiles, unpriced calls."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from collector.api.deps import FilterDep, QueriesDep
+from collector.api.serialize import clean_row
+from storage.clickhouse.queries import QueryError
+
+router = APIRouter(tags=["analytics"])
+
+
+@router.get("/usage")
+def usage(
+    f: FilterDep,
+    q: QueriesDep,
+    bucket: Annotated[str, Query(pattern="^(minute|hour|day)$")] = "hour",
+    group_by: Annotated[str | None, Query(description="model, provider, service, user, session, span_type, operation, status or attr:<key>")] = None,
+) -> dict[str, Any]:
+    try:
+        rows = q.usage(f, bucket=bucket, group_by=group_by)
+    except QueryError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return {"bucket": bucket, "group_by": group_by, "items": [clean_row(r) for r in rows]}
+
+
+@router.get("/latency")
+def latency(f: FilterDep, q: QueriesDep, group_by: str | None = None) -> dict[str, Any]:
+    try:
+        rows = q.latency(f, group_by=group_by)
+    except QueryError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    items = []
+    for r in rows:
+        d, t = r.pop("duration_ns_q"), r.pop("ttft_ns_q")
+        r.update(
+            duration_ms={"p50": d[0] / 1e6, "p95": d[1] / 1e6, "p99": d[2] / 1e6},
+            ttft_ms=None if not r["ttft_samples"] else {"p50": t[0] / 1e6, "p95": t[1] / 1e6, "p99": t[2] / 1e6},
+        )
+        items.append(clean_row(r))
+    return {"group_by": group_by, "items": items}
+
+
+@router.get("/unpriced")
+def unpriced(f: FilterDep, q: QueriesDep) -> dict[str, Any]:
+    rows = [clean_row(r) for r in q.unpriced(f)]
+    return {"total_calls": sum(r["calls"] for r in rows), "items": rows}

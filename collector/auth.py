@@ -1,0 +1,58 @@
+"""API key -> project, with a short cache (this runs on every export).
+
+Keys live hashed in the metadata DB; a lookup costs a query, so resolved keys
+are cached for `ttl` seconds (a revoked key stops working within that time).
+With auth disabled every request acts on the default project.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+
+
+def key_from_headers(headers: Mapping[str, str]) -> str | None:
+    auth = headers.get("authorization") or headers.get("Authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    key = headers.get("x-api-key") or headers.get("X-Api-Key")
+    return key.strip() if key else None
+
+
+class Authenticator:
+    def __init__(
+        self,
+        lookup: Callable[[str], str | None],
+        *,
+        disabled: bool,
+        default_project: str,
+        ttl: float = 30.0,
+        max_entries: int = 10_000,
+    ) -> None:
+        self._lookup = lookup
+        self.disabled = disabled
+        self.default_project = default_project
+        self._ttl = ttl
+        self._max = max_entries
+        self._cache: dict[str, tuple[float, str | None]] = {}
+
+    async def project_for(self, key: str | None) -> str | None:
+        if self.disabled:
+            return self.default_project
+        if not key:
+            return None
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit and hit[0] > now:
+            return hit[1]
+        project = await asyncio.to_thread(self._lookup, key)
+        if len(self._cache) >= self._max:
+            self._cache.clear()
+        self._cache[key] = (now + self._ttl, project)
+        return project
+
+    def forget(self) -> None:
+        self._cache.clear()

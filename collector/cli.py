@@ -1,0 +1,195 @@
+"""`llmobs` command line: start the server, and talk to a running one.
+
+Commands other than `up` and `migrate` go through the HTTP API, because only
+the server process may open the embedded ClickHouse directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from collector.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="LLM observability and cost analytics.")
+
+KEY_FILE = "default-api-key"
+
+
+def _key_path(settings: Settings) -> Path:
+    return settings.data_dir / KEY_FILE
+
+
+def _announce(settings: Settings):  # type: ignore[no-untyped-def]
+    def announce(state: Any) -> None:
+        key_file = _key_path(settings)
+        if state.default_key:
+            key_file.write_text(state.default_key + "\n")
+            key_file.chmod(0o600)
+        key = state.default_key or (key_file.read_text().strip() if key_file.exists() else None)
+        h = settings.host
+        lines = [
+            "llmobs is running",
+            f"  data directory      {settings.data_dir}",
+            f"  OTLP/gRPC           http://{h}:{settings.otlp_grpc_port}",
+            f"  OTLP/HTTP           http://{h}:{settings.otlp_http_port}  (POST /v1/traces, /v1/logs, /v1/metrics)",
+            f"  API                 http://{h}:{settings.api_port}/api/v1  (docs: http://{h}:{settings.api_port}/docs)",
+        ]
+        if settings.auth_disabled:
+            lines.append("  auth                disabled (every request acts on the default project)")
+        elif key:
+            lines.append(f"  API key ({settings.default_project})   {key}")
+        else:
+            lines.append(f"  API key             create one with: llmobs keys create (the first was shown at first start)")
+        lines += [
+            "",
+            "Send traces from any OpenTelemetry SDK:",
+            f"  export OTEL_EXPORTER_OTLP_ENDPOINT=http://{h}:{settings.otlp_http_port}",
+            "  export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+            f"  export OTEL_EXPORTER_OTLP_HEADERS='authorization=Bearer {key or '<key>'}'",
+        ]
+        print("\n".join(lines), flush=True)
+
+    return announce
+
+
+@app.command()
+def up(
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory (env LLMOBS_DATA_DIR)")] = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Local only: accept requests without API keys")] = False,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (env LLMOBS_HOST)")] = None,
+) -> None:
+    """Start llmobs: OTLP receivers (gRPC 4317, HTTP 4318) and the API (8700)."""
+    overrides: dict[str, Any] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if no_auth:
+        overrides["auth_disabled"] = True
+    if host:
+        overrides["host"] = host
+    settings = Settings(**overrides)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from collector.server import serve
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, stop=stop, announce=_announce(settings))
+
+    asyncio.run(main())
+
+
+@app.command()
+def migrate(dry_run: Annotated[bool, typer.Option(help="Print the SQL only")] = False) -> None:
+    """Apply ClickHouse and metadata migrations (the server also does this at start)."""
+    from storage.clickhouse import migrate as ch_migrate
+    from storage.clickhouse.client import ClickHouseTarget, connect
+    from storage.metadata.db import make_engine, upgrade
+
+    settings = Settings()
+    client = connect(ClickHouseTarget(settings.effective_clickhouse_url, settings.clickhouse_cluster))
+    try:
+        sql = ch_migrate.upgrade(
+            client, ch_migrate.SchemaOptions(settings.clickhouse_database, settings.clickhouse_cluster), dry_run=dry_run
+        )
+    finally:
+        client.close()
+    for stmt in sql:
+        print(stmt + ";\n")
+    if not dry_run:
+        upgrade(make_engine(settings.effective_database_url))
+        print(f"applied {len(sql)} ClickHouse statement(s); metadata at head")
+
+
+# ---- commands that use the API of a running server ---------------------------------------
+
+
+def _client(api: str | None, api_key: str | None) -> httpx.Client:
+    settings = Settings()
+    base = api or os.environ.get("LLMOBS_API_URL") or f"http://{settings.host}:{settings.api_port}"
+    key = api_key or os.environ.get("LLMOBS_API_KEY")
+    if not key and _key_path(settings).exists():
+        key = _key_path(settings).read_text().strip()
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.Client(base_url=base.rstrip("/") + "/api/v1", headers=headers, timeout=30)
+
+
+def _check(resp: httpx.Response) -> Any:
+    if resp.status_code >= 400:
+        try:
+            detail = resp.json().get("detail", resp.text)
+        except ValueError:
+            detail = resp.text
+        typer.echo(f"error {resp.status_code}: {detail}", err=True)
+        raise typer.Exit(1)
+    return resp.json()
+
+
+ApiOpt = Annotated[str | None, typer.Option(help="API base URL (env LLMOBS_API_URL)")]
+KeyOpt = Annotated[str | None, typer.Option(help="API key (env LLMOBS_API_KEY)")]
+
+
+@app.command()
+def reprice(
+    since: Annotated[str, typer.Option(help="Start: ISO-8601 or unix seconds")],
+    until: Annotated[str | None, typer.Option(help="End (default now)")] = None,
+    project: Annotated[str | None, typer.Option(help="Project (must be the API key's project)")] = None,
+    api: ApiOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Recompute costs for a time range after prices changed; prints before/after."""
+    with _client(api, api_key) as c:
+        mine = _check(c.get("/project"))["id"]
+        if project and project != mine:
+            typer.echo(f"error: the API key belongs to project {mine!r}, not {project!r}", err=True)
+            raise typer.Exit(2)
+        job = _check(c.post("/jobs/reprice", json={"since": since, "until": until}))
+        last = -1.0
+        while job["status"] in ("queued", "running"):
+            if job["progress"] != last:
+                last = job["progress"]
+                typer.echo(f"repricing {mine}: {last:6.1%}", err=True)
+            time.sleep(0.5)
+            job = _check(c.get(f"/jobs/{job['id']}"))
+        if job["status"] != "succeeded":
+            typer.echo(f"reprice failed: {job.get('error')}", err=True)
+            raise typer.Exit(1)
+        r = job["result"]
+        typer.echo(f"{'':10}{'calls':>10}{'priced':>10}{'cost (USD)':>22}")
+        for label in ("before", "after"):
+            s = r[label]
+            typer.echo(f"{label:10}{s['calls']:>10}{s['priced']:>10}{s['cost_total']:>22}")
+        typer.echo(f"spans examined {r['spans_examined']}, changed {r['spans_changed']}")
+
+
+keys_app = typer.Typer(help="API keys of the current project")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(name: str = "cli", api: ApiOpt = None, api_key: KeyOpt = None) -> None:
+    with _client(api, api_key) as c:
+        typer.echo(_check(c.post("/keys", json={"name": name}))["api_key"])
+
+
+@keys_app.command("list")
+def keys_list(api: ApiOpt = None, api_key: KeyOpt = None) -> None:
+    with _client(api, api_key) as c:
+        for k in _check(c.get("/keys"))["items"]:
+            state = "revoked" if k["revoked_at"] else "active"
+            typer.echo(f"{k['id']:>5}  {k['prefix']}…  {k['name']}  {state}")
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,59 @@
+"""OTLP AnyValue <-> Python values, and the string form stored in raw maps."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+
+
+def any_value(v: Any) -> Any:
+    """Decode an opentelemetry.proto.common.v1.AnyValue into plain Python."""
+    which = v.WhichOneof("value")
+    if which == "string_value":
+        return v.string_value
+    if which == "int_value":
+        return v.int_value
+    if which == "double_value":
+        return v.double_value
+    if which == "bool_value":
+        return v.bool_value
+    if which == "array_value":
+        return [any_value(x) for x in v.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: any_value(kv.value) for kv in v.kvlist_value.values}
+    if which == "bytes_value":
+        return bytes(v.bytes_value)
+    return None
+
+
+def key_values(kvs: Any) -> dict[str, Any]:
+    """Decode a repeated KeyValue; a later duplicate key wins, as in the SDKs."""
+    return {kv.key: any_value(kv.value) for kv in kvs}
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, bytes):
+        return base64.b64encode(o).decode()
+    raise TypeError(type(o).__name__)
+
+
+def to_text(value: Any) -> str:
+    """The string stored in the raw attribute map: strings as they are, the
+    rest as JSON so arrays and maps survive a round trip."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return orjson.dumps(value, default=_json_default).decode()
+
+
+def to_text_map(attrs: dict[str, Any]) -> dict[str, str]:
+    return {k: to_text(v) for k, v in attrs.items()}

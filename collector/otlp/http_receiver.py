@@ -1,0 +1,122 @@
+"""OTLP/HTTP receiver: POST /v1/traces, /v1/logs, /v1/metrics.
+
+Protobuf or JSON in, the same encoding out; gzip accepted.  Errors follow
+the OTLP spec: 400 + google.rpc.Status for an undecodable body, 413 above the
+size cap, 415 for an unknown media type, 503 + Retry-After when the write
+queue is full, 200 with partial_success when some spans were rejected.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from collector.auth import Authenticator, key_from_headers
+from collector.ingest import ExportOutcome, Ingestor
+from collector.otlp import decode, errors
+from collector.otlp.status import status_json, status_message
+
+log = logging.getLogger(__name__)
+
+
+def _encode(msg: Message, mtype: str) -> Response:
+    if mtype == decode.JSON:
+        body = json_format.MessageToJson(msg, indent=None).encode()
+        return Response(body, media_type=decode.JSON)
+    return Response(msg.SerializeToString(), media_type=decode.PROTOBUF)
+
+
+def _error(err: errors.IngestError, mtype: str) -> Response:
+    headers = {}
+    if err.retry_after_seconds is not None:
+        headers["Retry-After"] = str(err.retry_after_seconds)
+    if mtype == decode.JSON:
+        return Response(status_json(err), status_code=err.http_status, media_type=decode.JSON, headers=headers)
+    return Response(
+        status_message(err).SerializeToString(),
+        status_code=err.http_status,
+        media_type=decode.PROTOBUF,
+        headers=headers,
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise errors.too_large(f"body of {declared} bytes exceeds the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise errors.too_large(f"body exceeds the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def build_otlp_http_app(ingestor: Ingestor, auth: Authenticator, max_request_bytes: int) -> Starlette:
+    async def handle(
+        request: Request,
+        decoder: Callable[[bytes, str], Any],
+        export: Callable[[Any, str], Awaitable[ExportOutcome]],
+        response_cls: type[Message],
+    ) -> Response:
+        ctype = request.headers.get("content-type", "")
+        fallback = decode.JSON if "json" in ctype.lower() else decode.PROTOBUF
+        try:
+            mtype = decode.media_type(ctype)
+        except errors.IngestError as err:
+            return _error(err, fallback)
+        try:
+            project = await auth.project_for(key_from_headers(request.headers))
+            if project is None:
+                raise errors.unauthenticated("missing or invalid API key: send 'Authorization: Bearer <key>' or 'x-api-key'")
+            raw = await _read_body(request, max_request_bytes)
+            data = await ingestor.cpu(decode.decompress, raw, request.headers.get("content-encoding"), max_request_bytes)
+            msg = await ingestor.cpu(decoder, data, mtype)
+            outcome = await export(msg, project)
+        except errors.IngestError as err:
+            if err.http_status >= 500:
+                log.warning("OTLP/HTTP %s: %s", request.url.path, err)
+            return _error(err, mtype)
+        except ClientDisconnect:
+            return Response(status_code=499)
+        resp = response_cls()
+        if outcome.rejected or outcome.message:
+            ps = resp.partial_success
+            if hasattr(ps, "rejected_spans"):
+                ps.rejected_spans = outcome.rejected
+            ps.error_message = outcome.message
+        return _encode(resp, mtype)
+
+    async def traces(request: Request) -> Response:
+        async def export(decoded: Any, project: str) -> ExportOutcome:
+            req, salvage = decoded
+            return await ingestor.traces(req, project, salvage)
+
+        return await handle(request, decode.decode_traces, export, ExportTraceServiceResponse)
+
+    async def logs(request: Request) -> Response:
+        return await handle(request, decode.decode_logs, ingestor.logs, ExportLogsServiceResponse)
+
+    async def metrics(request: Request) -> Response:
+        return await handle(request, decode.decode_metrics, ingestor.metrics, ExportMetricsServiceResponse)
+
+    return Starlette(
+        routes=[
+            Route("/v1/traces", traces, methods=["POST"]),
+            Route("/v1/logs", logs, methods=["POST"]),
+            Route("/v1/metrics", metrics, methods=["POST"]),
+        ]
+    )

@@ -1,0 +1,226 @@
+"""The llmobs server process: owns the ClickHouse handle (chDB allows one
+process per directory), the metadata DB, the writers, both OTLP receivers and
+the HTTP API, composed in one asyncio loop and torn down in reverse order.
+
+Start order follows the OTel Collector: storage and writers first, receivers
+last; shutdown stops the receivers first, then drains the writers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass, field
+
+import uvicorn
+from clickhouse_connect.driver.client import Client
+
+from collector.auth import Authenticator
+from collector.ingest import Ingestor, Writers
+from collector.metrics import ServerMetrics
+from collector.otlp.grpc_receiver import build_grpc_server
+from collector.otlp.http_receiver import build_otlp_http_app
+from collector.pricing import Pricer
+from collector.settings import Settings
+from collector.signals import EVENT_COLUMNS, METRIC_COLUMNS
+from storage.clickhouse import migrate
+from storage.clickhouse.client import ClickHouseTarget, connect
+from storage.clickhouse.queries import Queries
+from storage.clickhouse.schema import SPAN_COLUMNS
+from storage.clickhouse.writer import TableWriter
+from storage.metadata.db import make_engine, upgrade
+from storage.metadata.repo import MetadataRepo
+
+log = logging.getLogger(__name__)
+
+
+class ReaderPool:
+    """A few ClickHouse clients for API reads: a client serialises its own
+    calls, so one slow query must not queue every other request behind it."""
+
+    def __init__(self, target: ClickHouseTarget, size: int = 4) -> None:
+        self._clients: queue.Queue[Client] = queue.Queue()
+        for _ in range(size):
+            self._clients.put(connect(target))
+
+    @contextmanager
+    def queries(self) -> Iterator[Queries]:
+        client = self._clients.get()
+        try:
+            yield Queries(client)
+        finally:
+            self._clients.put(client)
+
+    def close(self) -> None:
+        while not self._clients.empty():
+            self._clients.get_nowait().close()
+
+
+class _TTLCache:
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._data: dict[str, tuple[float, object]] = {}
+
+    def get(self, key: str, load):  # type: ignore[no-untyped-def]
+        now = time.monotonic()
+        hit = self._data.get(key)
+        if hit and hit[0] > now:
+            return hit[1]
+        value = load(key)
+        self._data[key] = (now + self.ttl, value)
+        return value
+
+    def clear(self) -> None:
+        self._data.clear()
+
+
+@dataclass
+class App:
+    """Everything a request handler may need, built once at start."""
+
+    settings: Settings
+    target: ClickHouseTarget
+    repo: MetadataRepo
+    auth: Authenticator
+    pricer: Pricer
+    readers: ReaderPool
+    ingestor: Ingestor
+    metrics: ServerMetrics
+    price_cache: _TTLCache
+    default_key: str | None = None
+    background: set[asyncio.Task] = field(default_factory=set)
+
+    def spawn(self, coro) -> asyncio.Task:  # type: ignore[no-untyped-def]
+        task = asyncio.create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
+
+
+def prepare_storage(settings: Settings) -> tuple[ClickHouseTarget, MetadataRepo]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    target = ClickHouseTarget(settings.effective_clickhouse_url, settings.clickhouse_cluster)
+    client = connect(target)
+    try:
+        migrate.upgrade(client, migrate.SchemaOptions(settings.clickhouse_database, settings.clickhouse_cluster))
+    finally:
+        client.close()
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    return target, MetadataRepo(engine)
+
+
+@contextmanager
+def _executor(n: int) -> Iterator[ThreadPoolExecutor]:
+    ex = ThreadPoolExecutor(max_workers=n, thread_name_prefix="llmobs-cpu")
+    try:
+        yield ex
+    finally:
+        ex.shutdown(wait=True, cancel_futures=False)
+
+
+async def build_app(settings: Settings, stack: AsyncExitStack) -> App:
+    target, repo = await asyncio.to_thread(prepare_storage, settings)
+    _, default_key = await asyncio.to_thread(repo.ensure_default_project, settings.default_project)
+    metrics = ServerMetrics()
+    price_cache = _TTLCache(settings.price_cache_seconds)
+    retention_cache = _TTLCache(60.0)
+
+    def overrides(project_id: str):  # type: ignore[no-untyped-def]
+        return price_cache.get(project_id, repo.list_price_overrides)
+
+    def retention(project_id: str) -> int:
+        def load(pid: str) -> int:
+            p = repo.get_project(pid)
+            return p.retention_days if p else settings.default_retention_days
+
+        return int(retention_cache.get(project_id, load))  # type: ignore[arg-type]
+
+    pricer = Pricer(overrides)
+
+    def factory() -> Client:
+        return connect(target)
+
+    db = settings.clickhouse_database
+    prefix = f"{db}." if db else ""
+    writers = Writers(
+        spans=TableWriter(factory, f"{prefix}spans", SPAN_COLUMNS, max_batch_rows=settings.max_batch_rows,
+                          max_queued_rows=settings.max_queued_rows, linger_seconds=settings.writer_linger_seconds,
+                          on_insert=metrics.observe_insert),
+        events=TableWriter(factory, f"{prefix}genai_events", EVENT_COLUMNS, max_queued_rows=settings.max_queued_rows),
+        metrics=TableWriter(factory, f"{prefix}genai_metrics", METRIC_COLUMNS, max_queued_rows=settings.max_queued_rows),
+    )  # fmt: skip
+    for w in writers.all():
+        await w.start()
+        stack.push_async_callback(w.stop)
+    executor = stack.enter_context(_executor(settings.normalize_threads))
+    readers = await asyncio.to_thread(ReaderPool, target)
+    stack.callback(readers.close)
+    ingestor = Ingestor(
+        writers=writers,
+        pricer=pricer,
+        retention_days=retention,
+        executor=executor,
+        retry_after_seconds=settings.retry_after_seconds,
+        on_spans=metrics.observe_export,
+    )
+    metrics.bind_queue(lambda: writers.spans.queued_rows)
+    auth = Authenticator(
+        repo.resolve_api_key,
+        disabled=settings.auth_disabled,
+        default_project=settings.default_project,
+        ttl=settings.api_key_cache_seconds,
+    )
+    return App(settings, target, repo, auth, pricer, readers, ingestor, metrics, price_cache, default_key)
+
+
+async def serve(settings: Settings, *, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None,
+                announce=None) -> None:  # type: ignore[no-untyped-def]
+    """Run until `stop` is set (or the process is interrupted)."""
+    from collector.api.app import build_api
+
+    stop = stop or asyncio.Event()
+    async with AsyncExitStack() as stack:
+        app = await build_app(settings, stack)
+        grpc_server = build_grpc_server(
+            app.ingestor, app.auth, f"{settings.host}:{settings.otlp_grpc_port}", settings.max_request_bytes
+        )
+        http_cfg = uvicorn.Config(
+            build_otlp_http_app(app.ingestor, app.auth, settings.max_request_bytes),
+            host=settings.host, port=settings.otlp_http_port, log_level="warning", lifespan="off",
+            h11_max_incomplete_event_size=1 << 20,
+        )  # fmt: skip
+        api_cfg = uvicorn.Config(
+            build_api(app), host=settings.host, port=settings.api_port, log_level="warning", lifespan="off"
+        )
+        otlp_http = uvicorn.Server(http_cfg)
+        api = uvicorn.Server(api_cfg)
+        for srv in (otlp_http, api):
+            srv.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        await grpc_server.start()
+        tasks = [asyncio.create_task(otlp_http.serve()), asyncio.create_task(api.serve())]
+        while not (otlp_http.started and api.started):
+            if any(t.done() for t in tasks):
+                for t in tasks:
+                    if t.done() and t.exception():
+                        raise t.exception()  # type: ignore[misc]
+                raise RuntimeError("an HTTP server failed to start")
+            await asyncio.sleep(0.02)
+        if announce:
+            announce(app)
+        if ready:
+            ready.set()
+        try:
+            await stop.wait()
+        finally:
+            otlp_http.should_exit = True
+            api.should_exit = True
+            await grpc_server.stop(grace=5)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for t in list(app.background):
+                t.cancel()

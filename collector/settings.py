@@ -1,0 +1,55 @@
+"""All configuration in one place: environment variables prefixed `LLMOBS_`.
+
+The embedded default keeps everything under one data directory: the chDB
+directory and the SQLite file.  Production points `LLMOBS_CLICKHOUSE_URL` at a
+ClickHouse server and `LLMOBS_DATABASE_URL` at PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LLMOBS_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./llmobs-data"), description="Where the embedded defaults live.")
+    clickhouse_url: str | None = Field(default=None, description="chdb:///dir or http://host:8123[/db]")
+    clickhouse_database: str | None = None
+    clickhouse_cluster: str | None = Field(default=None, description="Use the clustered schema (ON CLUSTER).")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite file by default.")
+
+    host: str = "127.0.0.1"
+    otlp_grpc_port: int = 4317
+    otlp_http_port: int = 4318
+    api_port: int = 8700
+
+    auth_disabled: bool = Field(default=False, description="Local only: every request acts on the default project.")
+    default_project: str = "default"
+    default_retention_days: int = 30
+
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    max_batch_rows: int = Field(default=50_000, gt=0)
+    max_queued_rows: int = Field(default=500_000, gt=0)
+    writer_linger_seconds: float = Field(default=0.005, ge=0)
+    normalize_threads: int = Field(default=2, ge=1)
+    retry_after_seconds: int = 2
+    api_key_cache_seconds: float = 30.0
+    price_cache_seconds: float = 10.0
+    log_level: str = "INFO"
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @property
+    def effective_clickhouse_url(self) -> str:
+        return self.clickhouse_url or f"chdb://{self.data_dir / 'clickhouse'}"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'llmobs.db'}"

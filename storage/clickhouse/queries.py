@@ -1,0 +1,273 @@
+"""Every read the API makes, as parameterised SQL over the spans table.
+
+Exactness first: reads use FINAL, so a retried export (two physical rows for
+one span until the next merge) is counted once; usage and cost sum only spans
+with `counts_usage = 1`, so a call traced by several layers is counted once.
+Every query is scoped by project id; callers cannot omit it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+FORMATS = {"FixedString": "string"}
+# Output names reuse column names (sum(cost_total) AS cost_total); make column
+# references inside expressions mean the column, not the alias.
+SETTINGS = {"prefer_column_name_to_alias": 1}
+LLM_CALL = "span_type IN ('llm', 'embedding') AND counts_usage = 1"
+
+GROUPABLE = {
+    "model": "model",
+    "provider": "provider",
+    "service": "service_name",
+    "user": "user_id",
+    "session": "session_id",
+    "span_type": "span_type",
+    "operation": "operation",
+    "status": "if(status_code = 2, 'error', 'ok')",
+}
+BUCKETS = {"minute": 60, "hour": 3600, "day": 86400}
+_ATTR_KEY = re.compile(r"^[A-Za-z0-9_.\-/:]{1,200}$")
+
+
+class QueryError(ValueError):
+    """A request the query layer cannot express (unknown group, bad key)."""
+
+
+@dataclass(slots=True)
+class SpanFilter:
+    project_id: str
+    start_ns: int
+    end_ns: int
+    service: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    span_type: str | None = None
+    status: str | None = None  # "ok" | "error"
+    user_id: str | None = None
+    session_id: str | None = None
+    trace_id: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    text: str | None = None
+
+    def where(self) -> tuple[str, dict[str, Any]]:
+        clauses = [
+            "project_id = {project:String}",
+            "start_time >= fromUnixTimestamp64Nano({start_ns:Int64})",
+            "start_time < fromUnixTimestamp64Nano({end_ns:Int64})",
+        ]
+        params: dict[str, Any] = {"project": self.project_id, "start_ns": self.start_ns, "end_ns": self.end_ns}
+        simple = {
+            "service_name": self.service,
+            "model": self.model,
+            "provider": self.provider,
+            "span_type": self.span_type,
+            "user_id": self.user_id,
+            "session_id": self.session_id,
+            "trace_id": self.trace_id,
+        }
+        for col, value in simple.items():
+            if value:
+                clauses.append(f"{col} = {{{col}:String}}")
+                params[col] = value
+        if self.status == "error":
+            clauses.append("status_code = 2")
+        elif self.status == "ok":
+            clauses.append("status_code != 2")
+        elif self.status:
+            raise QueryError("status must be 'ok' or 'error'")
+        for i, (key, value) in enumerate(sorted(self.attributes.items())):
+            if not _ATTR_KEY.match(key):
+                raise QueryError(f"invalid attribute key {key!r}")
+            clauses.append(
+                f"(span_attributes[{{ak{i}:String}}] = {{av{i}:String}} OR resource_attributes[{{ak{i}:String}}] = {{av{i}:String}})"
+            )
+            params[f"ak{i}"] = key
+            params[f"av{i}"] = value
+        if self.text:
+            clauses.append(
+                "(positionCaseInsensitiveUTF8(input_messages, {text:String}) > 0"
+                " OR positionCaseInsensitiveUTF8(output_messages, {text:String}) > 0"
+                " OR positionCaseInsensitiveUTF8(system_instructions, {text:String}) > 0)"
+            )
+            params["text"] = self.text
+        return " AND ".join(clauses), params
+
+
+def group_expr(group_by: str | None) -> str:
+    if not group_by:
+        return "''"
+    if group_by in GROUPABLE:
+        return GROUPABLE[group_by]
+    if group_by.startswith("attr:"):
+        key = group_by[5:]
+        if not _ATTR_KEY.match(key):
+            raise QueryError(f"invalid attribute key {key!r}")
+        escaped = key.replace("\\", "\\\\").replace("'", "\\'")
+        return f"if(mapContains(span_attributes, '{escaped}'), span_attributes['{escaped}'], resource_attributes['{escaped}'])"
+    raise QueryError(f"cannot group by {group_by!r}: use one of {sorted(GROUPABLE)} or attr:<key>")
+
+
+SPAN_LIST_COLUMNS = """
+    toString(trace_id) AS trace_id, toString(span_id) AS span_id, parent_span_id, name, kind,
+    toUnixTimestamp64Nano(start_time) AS start_ns, duration_ns, status_code, status_message,
+    error_type, service_name, dialect, span_type, operation, provider, request_model,
+    response_model, model, counts_usage, uncached_input_tokens, cache_read_tokens,
+    cache_write_tokens, output_text_tokens, reasoning_tokens, input_tokens, output_tokens,
+    ttft_ns, session_id, user_id, cost_total, price_status
+"""
+
+SPAN_DETAIL_COLUMNS = SPAN_LIST_COLUMNS + """,
+    toUnixTimestamp64Nano(end_time) AS end_ns, scope_name, scope_version,
+    sent_input_tokens, sent_output_tokens, sent_cache_read_tokens, sent_cache_write_tokens,
+    sent_reasoning_tokens, sent_total_tokens, temperature, max_tokens, top_p, seed, stream,
+    finish_reasons, response_id, tool_name, agent_name, input_messages, output_messages,
+    system_instructions, tool_definitions, documents, provider_cost, cost_input,
+    cost_cache_read, cost_cache_write, cost_output, cost_reasoning, price_source,
+    price_version, resource_attributes, span_attributes, events, links
+"""
+
+
+class Queries:
+    def __init__(self, client: Client, spans_table: str = "spans", events_table: str = "genai_events") -> None:
+        self.client = client
+        self.spans = spans_table
+        self.events = events_table
+
+    def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        res = self.client.query(sql, parameters=params, query_formats=FORMATS, settings=SETTINGS)
+        return [dict(zip(res.column_names, row)) for row in res.result_rows]
+
+    def search_spans(self, f: SpanFilter, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        where, params = f.where()
+        params.update(limit=limit, offset=offset)
+        return self._rows(
+            f"SELECT {SPAN_LIST_COLUMNS} FROM {self.spans} FINAL WHERE {where} "
+            "ORDER BY start_time DESC, span_id LIMIT {limit:UInt32} OFFSET {offset:UInt32}",
+            params,
+        )
+
+    def search_traces(self, f: SpanFilter, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        """Traces with at least one span matching the filter, newest first."""
+        where, params = f.where()
+        params.update(limit=limit, offset=offset)
+        return self._rows(
+            f"""
+            WITH matching AS (
+                SELECT DISTINCT trace_id FROM {self.spans} FINAL WHERE {where}
+            )
+            SELECT toString(trace_id) AS trace_id,
+                   toUnixTimestamp64Nano(min(start_time)) AS start_ns,
+                   toUInt64(greatest(0, toUnixTimestamp64Nano(max(end_time)) - toUnixTimestamp64Nano(min(start_time)))) AS duration_ns,
+                   argMinIf(name, start_time, parent_span_id = '') AS root_name,
+                   any(service_name) AS service_name,
+                   count() AS span_count,
+                   countIf(status_code = 2) AS error_count,
+                   countIf({LLM_CALL}) AS llm_calls,
+                   sumIf(input_tokens, {LLM_CALL}) AS input_tokens,
+                   sumIf(output_tokens, {LLM_CALL}) AS output_tokens,
+                   sumIf(cost_total, {LLM_CALL}) AS cost_total,
+                   anyIf(user_id, user_id != '') AS user_id,
+                   anyIf(session_id, session_id != '') AS session_id,
+                   groupUniqArrayIf(model, model != '') AS models
+            FROM {self.spans} FINAL
+            WHERE project_id = {{project:String}}
+              AND start_time >= fromUnixTimestamp64Nano({{start_ns:Int64}}) - INTERVAL 1 DAY
+              AND start_time < fromUnixTimestamp64Nano({{end_ns:Int64}}) + INTERVAL 1 DAY
+              AND trace_id IN (SELECT trace_id FROM matching)
+            GROUP BY trace_id
+            ORDER BY start_ns DESC
+            LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}
+            """,
+            params,
+        )
+
+    def trace(self, project_id: str, trace_id: str) -> list[dict[str, Any]]:
+        spans = self._rows(
+            f"SELECT {SPAN_DETAIL_COLUMNS} FROM {self.spans} FINAL "
+            "WHERE project_id = {project:String} AND trace_id = {trace_id:String} ORDER BY start_time, span_id",
+            {"project": project_id, "trace_id": trace_id},
+        )
+        return spans
+
+    def trace_events(self, project_id: str, trace_id: str) -> list[dict[str, Any]]:
+        return self._rows(
+            f"SELECT span_id, toUnixTimestamp64Nano(time) AS time_ns, event_name, body, attributes "
+            f"FROM {self.events} FINAL WHERE project_id = {{project:String}} AND trace_id = {{trace_id:String}} "
+            "ORDER BY time, record_id",
+            {"project": project_id, "trace_id": trace_id},
+        )
+
+    def usage(self, f: SpanFilter, *, bucket: str, group_by: str | None) -> list[dict[str, Any]]:
+        if bucket not in BUCKETS:
+            raise QueryError(f"bucket must be one of {sorted(BUCKETS)}")
+        where, params = f.where()
+        params["bucket"] = BUCKETS[bucket]
+        return self._rows(
+            f"""
+            SELECT toUnixTimestamp(toStartOfInterval(start_time, toIntervalSecond({{bucket:UInt32}}))) AS bucket_start,
+                   {group_expr(group_by)} AS group,
+                   count() AS requests,
+                   countIf(status_code = 2) AS errors,
+                   sum(uncached_input_tokens) AS uncached_input_tokens,
+                   sum(cache_read_tokens) AS cache_read_tokens,
+                   sum(cache_write_tokens) AS cache_write_tokens,
+                   sum(output_text_tokens) AS output_text_tokens,
+                   sum(reasoning_tokens) AS reasoning_tokens,
+                   sum(input_tokens) AS input_tokens,
+                   sum(output_tokens) AS output_tokens,
+                   sum(cost_total) AS cost_total,
+                   sum(provider_cost) AS provider_cost,
+                   countIf(cost_total IS NULL) AS unpriced
+            FROM {self.spans} FINAL
+            WHERE {where} AND {LLM_CALL}
+            GROUP BY bucket_start, group
+            ORDER BY bucket_start, group
+            """,
+            params,
+        )
+
+    def latency(self, f: SpanFilter, *, group_by: str | None) -> list[dict[str, Any]]:
+        where, params = f.where()
+        return self._rows(
+            f"""
+            SELECT {group_expr(group_by)} AS group,
+                   count() AS requests,
+                   countIf(status_code = 2) AS errors,
+                   if(count() = 0, 0, countIf(status_code = 2) / count()) AS error_rate,
+                   quantilesExact(0.5, 0.95, 0.99)(duration_ns) AS duration_ns_q,
+                   quantilesExactIf(0.5, 0.95, 0.99)(assumeNotNull(ttft_ns), ttft_ns IS NOT NULL) AS ttft_ns_q,
+                   countIf(ttft_ns IS NOT NULL) AS ttft_samples
+            FROM {self.spans} FINAL
+            WHERE {where} AND {LLM_CALL}
+            GROUP BY group ORDER BY requests DESC
+            """,
+            params,
+        )
+
+    def unpriced(self, f: SpanFilter) -> list[dict[str, Any]]:
+        where, params = f.where()
+        return self._rows(
+            f"""
+            SELECT model, provider, price_status, count() AS calls,
+                   sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+                   toUnixTimestamp64Nano(max(start_time)) AS last_seen_ns
+            FROM {self.spans} FINAL
+            WHERE {where} AND {LLM_CALL} AND cost_total IS NULL
+            GROUP BY model, provider, price_status ORDER BY calls DESC
+            """,
+            params,
+        )
+
+    def count_spans(self, project_id: str | None = None) -> int:
+        if project_id is None:
+            return int(self.client.command(f"SELECT count() FROM {self.spans} FINAL"))
+        return int(
+            self.client.query(
+                f"SELECT count() FROM {self.spans} FINAL WHERE project_id = {{p:String}}", parameters={"p": project_id}
+            ).result_rows[0][0]
+        )

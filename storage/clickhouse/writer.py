@@ -1,0 +1,180 @@
+"""The one writer per table: group commit with a bounded queue.
+
+Receivers hand it a whole export's rows and await the returned future; the
+writer drains everything queued so far into ONE insert, then resolves every
+waiter.  So concurrent exports share an insert (ClickHouse wants thousands of
+rows per insert), an export is acknowledged only after its rows are written,
+and memory stays bounded: when `max_queued_rows` would be exceeded, `submit`
+raises `QueueFull` at once and the receiver answers "retry later".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+log = logging.getLogger(__name__)
+
+
+class QueueFull(Exception):
+    """The write queue is at its bound; the caller should retry later."""
+
+
+class WriteFailed(Exception):
+    """The insert failed; nothing from the batch is acknowledged."""
+
+
+@dataclass(slots=True)
+class ColumnBatch:
+    """Rows as columns (name -> list), the shape clickhouse-connect inserts fastest."""
+
+    columns: dict[str, list[Any]]
+    n_rows: int
+
+    @classmethod
+    def empty(cls, names: list[str]) -> "ColumnBatch":
+        return cls({n: [] for n in names}, 0)
+
+    def extend(self, other: "ColumnBatch") -> None:
+        for name, values in self.columns.items():
+            values.extend(other.columns[name])
+        self.n_rows += other.n_rows
+
+
+@dataclass(slots=True)
+class WriterStats:
+    rows_written: int = 0
+    inserts: int = 0
+    failures: int = 0
+    rejected_full: int = 0
+    last_insert_seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class _Pending:
+    batch: ColumnBatch
+    future: asyncio.Future[None]
+
+
+class TableWriter:
+    def __init__(
+        self,
+        client_factory: Callable[[], Client],
+        table: str,
+        column_names: list[str],
+        *,
+        max_batch_rows: int = 50_000,
+        max_queued_rows: int = 500_000,
+        linger_seconds: float = 0.005,
+        on_insert: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self._client_factory = client_factory
+        self._client: Client | None = None
+        self.table = table
+        self.column_names = column_names
+        self.max_batch_rows = max_batch_rows
+        self.max_queued_rows = max_queued_rows
+        self.linger_seconds = linger_seconds
+        self._on_insert = on_insert
+        self._pending: list[_Pending] = []
+        self._queued_rows = 0
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.stats = WriterStats()
+
+    @property
+    def queued_rows(self) -> int:
+        return self._queued_rows
+
+    async def start(self) -> None:
+        self._client = await asyncio.to_thread(self._client_factory)
+        self._task = asyncio.create_task(self._run(), name=f"writer-{self.table}")
+
+    def submit(self, batch: ColumnBatch) -> asyncio.Future[None]:
+        """Queue rows; the future resolves once they are durably inserted."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        if batch.n_rows == 0:
+            fut.set_result(None)
+            return fut
+        if self._closing:
+            raise QueueFull("writer is shutting down")
+        if self._queued_rows + batch.n_rows > self.max_queued_rows and self._queued_rows > 0:
+            self.stats.rejected_full += batch.n_rows
+            raise QueueFull(f"{self.table} write queue holds {self._queued_rows} rows")
+        self._pending.append(_Pending(batch, fut))
+        self._queued_rows += batch.n_rows
+        self._wakeup.set()
+        return fut
+
+    async def write(self, batch: ColumnBatch) -> None:
+        await self.submit(batch)
+
+    async def stop(self) -> None:
+        """Drain what is queued, then stop."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task:
+            await self._task
+        if self._client is not None:
+            await asyncio.to_thread(self._client.close)
+            self._client = None
+
+    def _take(self) -> list[_Pending]:
+        taken: list[_Pending] = []
+        rows = 0
+        while self._pending and (not taken or rows + self._pending[0].batch.n_rows <= self.max_batch_rows):
+            item = self._pending.pop(0)
+            taken.append(item)
+            rows += item.batch.n_rows
+        return taken
+
+    async def _run(self) -> None:
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if self.linger_seconds and not self._closing:
+                # Let requests that arrive together share one insert.
+                await asyncio.sleep(self.linger_seconds)
+            group = self._take()
+            merged = ColumnBatch.empty(self.column_names)
+            for item in group:
+                merged.extend(item.batch)
+            t0 = time.perf_counter()
+            try:
+                await asyncio.to_thread(self._insert, merged)
+            except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
+                self.stats.failures += 1
+                log.exception("insert into %s failed (%d rows)", self.table, merged.n_rows)
+                err = WriteFailed(f"insert into {self.table} failed: {exc}")
+                for item in group:
+                    if not item.future.done():
+                        item.future.set_exception(err)
+            else:
+                elapsed = time.perf_counter() - t0
+                self.stats.rows_written += merged.n_rows
+                self.stats.inserts += 1
+                self.stats.last_insert_seconds = elapsed
+                if self._on_insert:
+                    self._on_insert(merged.n_rows, elapsed)
+                for item in group:
+                    if not item.future.done():
+                        item.future.set_result(None)
+            finally:
+                self._queued_rows -= merged.n_rows
+
+    def _insert(self, batch: ColumnBatch) -> None:
+        assert self._client is not None
+        data = [batch.columns[n] for n in self.column_names]
+        self._client.insert(self.table, data, column_names=self.column_names, column_oriented=True)
