@@ -70,7 +70,10 @@ def dumps(v: Any) -> str:
     try:
         return orjson.dumps(v, default=str).decode()
     except (TypeError, orjson.JSONEncodeError):
-        return str(v)
+        try:
+            return str(v)
+        except RecursionError:
+            return "<unserializable>"
 
 
 _FINISH = {
@@ -315,7 +318,7 @@ def message(m: Any, default_role: str = "user") -> Message | None:
     return out
 
 
-def messages(value: Any, default_role: str = "user") -> list[Message]:
+def messages(value: Any, default_role: str = "user", _depth: int = 0) -> list[Message]:
     """A list of messages from a JSON string, a list, a dict wrapping
     ``messages`` (LangChain nests them one level: [[...]]) or a plain string."""
     if value is None:
@@ -332,14 +335,14 @@ def messages(value: Any, default_role: str = "user") -> list[Message]:
         for key in ("messages", "contents"):
             inner = value.get(key)
             if isinstance(inner, list):
-                return messages(inner, default_role)
+                return messages(inner, default_role, _depth + 1)
         m = message(value, default_role)
         return [m] if m else []
     if isinstance(value, list):
         out: list[Message] = []
         for item in value[:MAX_INDEX]:
-            if isinstance(item, list):  # LangChain batches: [[msg, msg]]
-                out.extend(messages(item, default_role))
+            if isinstance(item, list) and _depth < 2:  # LangChain batches: [[msg, msg]]
+                out.extend(messages(item, default_role, _depth + 1))
                 continue
             m = message(item, default_role)
             if m is not None:

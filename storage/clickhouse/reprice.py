@@ -53,7 +53,7 @@ def iter_usage(
 def totals(client: Client, project_id: str, start_ns: int, end_ns: int) -> dict[str, Any]:
     row = client.query(
         """SELECT count() AS calls, countIf(cost_total IS NOT NULL) AS priced,
-                  sum(cost_total) AS cost_total
+                  sum(cost_total) AS cost_sum
            FROM spans FINAL
            WHERE project_id = {p:String} AND start_time >= fromUnixTimestamp64Nano({s:Int64})
              AND start_time < fromUnixTimestamp64Nano({e:Int64})

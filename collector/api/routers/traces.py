@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from collector.api.deps import FilterDep, ProjectDep, QueriesDep
 from collector.api.serialize import clean_row
+from collector.normalize.log_events import fill_span_messages
 
 router = APIRouter(tags=["traces"])
 
@@ -51,6 +52,8 @@ def get_trace(
     by_span: dict[str, list[dict[str, Any]]] = {}
     for ev in events:
         by_span.setdefault(ev["span_id"], []).append(clean_row(ev))
+    for s in spans:
+        fill_span_messages(s, by_span.get(s["span_id"], []))
     nodes = {s["span_id"]: {**s, "genai_events": by_span.get(s["span_id"], []), "children": []} for s in spans}
     roots: list[dict[str, Any]] = []
     for node in nodes.values():

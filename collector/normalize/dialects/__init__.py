@@ -81,6 +81,20 @@ USER_KEYS = (
 )
 
 
+_LOGGED: set[tuple[str, str]] = set()
+
+
+def _log_failure(dialect: str, span_name: str, exc: Exception) -> None:
+    """Warn once per (dialect, error type): a systematic bug must not flood
+    the log at tens of thousands of spans per second."""
+    key = (dialect, type(exc).__name__)
+    if key in _LOGGED or len(_LOGGED) > 1000:
+        log.debug("dialect %s failed on span %r", dialect, span_name, exc_info=exc)
+        return
+    _LOGGED.add(key)
+    log.warning("dialect %s failed on span %r; raw attributes kept, fields left empty", dialect, span_name, exc_info=exc)
+
+
 def by_name(name: str) -> Dialect | None:
     for d in DIALECTS:
         if d.name == name:
@@ -156,8 +170,8 @@ def extract_genai(span: SpanView) -> tuple[str, GenAIFields]:
             fields = d.extract(span)
             _ids(fields, span.attributes)
             return d.name, providers.finalize(fields, span, d.name)
-        except Exception:
-            log.warning("dialect %s failed on span %r; storing raw attributes only", d.name, span.name, exc_info=True)
+        except Exception as exc:
+            _log_failure(d.name, span.name, exc)
             return d.name, GenAIFields()
     fields = GenAIFields(span_type=SpanType.OTHER)
     try:
