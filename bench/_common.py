@@ -191,12 +191,20 @@ class ServerProc:
         return self.proc.returncode
 
 
+def server_root() -> Path:
+    """The source tree the server runs from: this checkout, or another one
+    (e.g. `git archive HEAD` unpacked) named by LLMOBS_BENCH_SERVER_ROOT."""
+    return Path(os.environ.get("LLMOBS_BENCH_SERVER_ROOT") or ROOT).resolve()
+
+
 def server_env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    root = server_root()
     return {
         **os.environ,
         "LLMOBS_DATA_DIR": str(data_dir),
         "LLMOBS_HOST": "127.0.0.1",
-        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        # the server's tree first; this checkout after it, for `bench` itself
+        "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(root), str(ROOT)])),
         "LLMOBS_LOG_LEVEL": "WARNING",
         **(extra or {}),
     }
@@ -206,7 +214,7 @@ def run_migrate(data_dir: Path) -> None:
     """`python -m collector migrate` on a data dir (ClickHouse + metadata schema)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [sys.executable, "-m", "collector", "migrate"], cwd=ROOT, env=server_env(data_dir),
+        [sys.executable, "-m", "collector", "migrate"], cwd=server_root(), env=server_env(data_dir),
         check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -226,7 +234,7 @@ def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, timeou
     log_path = data_dir / "server.log"
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "collector", "up"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "collector", "up"], cwd=server_root(), env=env, stdout=log, stderr=subprocess.STDOUT
     )
     api = f"http://127.0.0.1:{api_port}"
     deadline = time.monotonic() + timeout

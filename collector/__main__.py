@@ -1,3 +1,4 @@
 from collector.cli import app
 
-app()
+if __name__ == "__main__":  # ingest workers are spawned: they import this module too
+    app()

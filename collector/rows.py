@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -11,8 +10,9 @@ import orjson
 
 from collector.normalize.canonical import CanonicalSpan
 from collector.pricing import CostBreakdown
-from storage.clickhouse.schema import SPAN_COLUMNS
-from storage.clickhouse.writer import ColumnBatch
+import pyarrow as pa
+
+from storage.clickhouse.schema import SPAN_COLUMNS, SPANS, to_arrow
 
 
 
@@ -52,10 +52,9 @@ def _small_float(v: float | None) -> float | None:
 
 def spans_to_batch(
     spans: list[CanonicalSpan], costs: list[CostBreakdown], retention_days: int
-) -> ColumnBatch:
+) -> pa.Table:
     cols: dict[str, list[Any]] = {name: [] for name in SPAN_COLUMNS}
-    now = datetime.now(timezone.utc)
-    version = time.time_ns()
+    version = now = time.time_ns()
     for span, cost in zip(spans, costs, strict=True):
         g = span.genai
         u = g.usage
@@ -87,4 +86,4 @@ def spans_to_batch(
         )  # fmt: skip
         for name, value in zip(SPAN_COLUMNS, values, strict=True):
             cols[name].append(value)
-    return ColumnBatch(cols, len(spans))
+    return to_arrow(SPANS, cols)

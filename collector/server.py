@@ -13,7 +13,9 @@ import logging
 import queue
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 
@@ -27,11 +29,11 @@ from collector.otlp.grpc_receiver import build_grpc_server
 from collector.otlp.http_receiver import build_otlp_http_app
 from collector.pricing import Pricer
 from collector.settings import Settings
-from collector.signals import EVENT_COLUMNS, METRIC_COLUMNS
+from collector.otlp import errors
+from collector.pipeline import Prepared, Preparer, init_worker, run_in_worker, warm_up
 from storage.clickhouse import migrate
 from storage.clickhouse.client import ClickHouseTarget, connect
 from storage.clickhouse.queries import Queries
-from storage.clickhouse.schema import SPAN_COLUMNS
 from storage.clickhouse.writer import TableWriter
 from storage.metadata.db import make_engine, upgrade
 from storage.metadata.repo import MetadataRepo
@@ -115,13 +117,45 @@ def prepare_storage(settings: Settings) -> tuple[ClickHouseTarget, MetadataRepo]
     return target, MetadataRepo(engine)
 
 
-@contextmanager
-def _executor(n: int) -> Iterator[ThreadPoolExecutor]:
-    ex = ThreadPoolExecutor(max_workers=n, thread_name_prefix="llmobs-cpu")
-    try:
-        yield ex
-    finally:
-        ex.shutdown(wait=True, cancel_futures=False)
+def _prepare_fn(settings: Settings, stack: AsyncExitStack):  # type: ignore[no-untyped-def]
+    """The ingest workers: a process pool (one Preparer per process), or the
+    same code on a thread of this process when ingest_workers = 0."""
+    args = (
+        settings.effective_database_url,
+        settings.default_retention_days,
+        settings.price_cache_seconds,
+        settings.max_request_bytes,
+    )
+    if settings.ingest_workers == 0:
+        preparer = Preparer(*args)
+        ex: Executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="llmobs-prepare")
+        stack.callback(ex.shutdown, wait=True)
+
+        async def prepare_local(signal: str, payload: bytes, encoding: str | None, mtype: str, project: str) -> Prepared:
+            fn = getattr(preparer, signal)
+            return await asyncio.get_running_loop().run_in_executor(ex, fn, payload, encoding, mtype, project)
+
+        return prepare_local
+
+    pool = ProcessPoolExecutor(
+        max_workers=settings.ingest_workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=init_worker,
+        initargs=args,
+    )
+    stack.callback(pool.shutdown, wait=True, cancel_futures=True)
+    for f in [pool.submit(warm_up) for _ in range(settings.ingest_workers)]:
+        f.result(timeout=120)  # start every worker now, not on the first export
+
+    async def prepare_pool(signal: str, payload: bytes, encoding: str | None, mtype: str, project: str) -> Prepared:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                pool, run_in_worker, signal, payload, encoding, mtype, project
+            )
+        except BrokenProcessPool as exc:
+            raise errors.write_failed(f"ingest worker died: {exc}", settings.retry_after_seconds) from exc
+
+    return prepare_pool
 
 
 async def build_app(settings: Settings, stack: AsyncExitStack) -> App:
@@ -129,17 +163,9 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> App:
     _, default_key = await asyncio.to_thread(repo.ensure_default_project, settings.default_project)
     metrics = ServerMetrics()
     price_cache = _TTLCache(settings.price_cache_seconds)
-    retention_cache = _TTLCache(60.0)
 
     def overrides(project_id: str):  # type: ignore[no-untyped-def]
         return price_cache.get(project_id, repo.list_price_overrides)
-
-    def retention(project_id: str) -> int:
-        def load(pid: str) -> int:
-            p = repo.get_project(pid)
-            return p.retention_days if p else settings.default_retention_days
-
-        return int(retention_cache.get(project_id, load))  # type: ignore[arg-type]
 
     pricer = Pricer(overrides)
 
@@ -149,24 +175,23 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> App:
     db = settings.clickhouse_database
     prefix = f"{db}." if db else ""
     writers = Writers(
-        spans=TableWriter(factory, f"{prefix}spans", SPAN_COLUMNS, max_batch_rows=settings.max_batch_rows,
+        spans=TableWriter(factory, f"{prefix}spans", max_batch_rows=settings.max_batch_rows,
                           max_queued_rows=settings.max_queued_rows, linger_seconds=settings.writer_linger_seconds,
                           on_insert=metrics.observe_insert),
-        events=TableWriter(factory, f"{prefix}genai_events", EVENT_COLUMNS, max_queued_rows=settings.max_queued_rows),
-        metrics=TableWriter(factory, f"{prefix}genai_metrics", METRIC_COLUMNS, max_queued_rows=settings.max_queued_rows),
+        events=TableWriter(factory, f"{prefix}genai_events", max_queued_rows=settings.max_queued_rows),
+        metrics=TableWriter(factory, f"{prefix}genai_metrics", max_queued_rows=settings.max_queued_rows),
     )  # fmt: skip
     for w in writers.all():
         await w.start()
         stack.push_async_callback(w.stop)
-    executor = stack.enter_context(_executor(settings.normalize_threads))
+    prepare = await asyncio.to_thread(_prepare_fn, settings, stack)
     readers = await asyncio.to_thread(ReaderPool, target)
     stack.callback(readers.close)
     ingestor = Ingestor(
         writers=writers,
-        pricer=pricer,
-        retention_days=retention,
-        executor=executor,
+        prepare=prepare,
         retry_after_seconds=settings.retry_after_seconds,
+        max_inflight_bytes=settings.max_inflight_bytes,
         on_spans=metrics.observe_export,
     )
     metrics.bind_queue(lambda: writers.spans.queued_rows)

@@ -7,6 +7,7 @@ ClickHouse server and `LLMOBS_DATABASE_URL` at PostgreSQL.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -35,7 +36,12 @@ class Settings(BaseSettings):
     max_batch_rows: int = Field(default=50_000, gt=0)
     max_queued_rows: int = Field(default=500_000, gt=0)
     writer_linger_seconds: float = Field(default=0.005, ge=0)
-    normalize_threads: int = Field(default=2, ge=1)
+    ingest_workers: int = Field(
+        default_factory=lambda: min(os.cpu_count() or 1, 8),
+        ge=0,
+        description="Processes that decode, normalise and price exports; 0 = in the server process.",
+    )
+    max_inflight_bytes: int = Field(default=256 * 1024 * 1024, gt=0, description="Export bytes being prepared at once.")
     retry_after_seconds: int = 2
     api_key_cache_seconds: float = 30.0
     price_cache_seconds: float = 10.0

@@ -16,23 +16,15 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from collector.normalize.attributes import any_value, key_values, to_text, to_text_map
-from storage.clickhouse.writer import ColumnBatch
+import pyarrow as pa
 
-EVENT_COLUMNS = [
-    "project_id", "time", "trace_id", "span_id", "event_name", "service_name", "severity_number",
-    "body", "attributes", "resource_attributes", "record_id", "retention_days", "version",
-]  # fmt: skip
+from storage.clickhouse.schema import EVENT_COLUMNS, EVENTS, METRIC_COLUMNS, METRICS, to_arrow
 
-METRIC_COLUMNS = [
-    "project_id", "time", "start_time", "metric_name", "metric_type", "unit", "service_name",
-    "attributes", "resource_attributes", "value", "count", "sum", "min", "max", "bucket_counts",
-    "explicit_bounds", "point_id", "retention_days", "version",
-]  # fmt: skip
 
 
 @dataclass(slots=True)
 class SignalRows:
-    batch: ColumnBatch
+    batch: pa.Table
     skipped: int = 0
 
 
@@ -51,7 +43,7 @@ def _service(resource: dict[str, Any]) -> str:
 
 def logs_to_events(req: ExportLogsServiceRequest, project_id: str, retention_days: int) -> SignalRows:
     cols: dict[str, list[Any]] = {c: [] for c in EVENT_COLUMNS}
-    skipped = n = 0
+    skipped = 0
     version = time.time_ns()
     for rl in req.resource_logs:
         resource = key_values(rl.resource.attributes)
@@ -77,8 +69,7 @@ def logs_to_events(req: ExportLogsServiceRequest, project_id: str, retention_day
                 )  # fmt: skip
                 for c, v in zip(EVENT_COLUMNS, row, strict=True):
                     cols[c].append(v)
-                n += 1
-    return SignalRows(ColumnBatch(cols, n), skipped)
+    return SignalRows(to_arrow(EVENTS, cols), skipped)
 
 
 def _number(dp: Any) -> float:
@@ -87,13 +78,12 @@ def _number(dp: Any) -> float:
 
 def metrics_to_rows(req: ExportMetricsServiceRequest, project_id: str, retention_days: int) -> SignalRows:
     cols: dict[str, list[Any]] = {c: [] for c in METRIC_COLUMNS}
-    skipped = n = 0
+    skipped = 0
     version = time.time_ns()
 
     def add(metric: Any, mtype: str, dp: Any, value: float, count: int, total: float,
             mn: float | None, mx: float | None, buckets: list[int], bounds: list[float],
             resource_text: dict[str, str], service: str) -> None:  # fmt: skip
-        nonlocal n
         attrs = to_text_map(key_values(dp.attributes))
         row = (
             project_id, dp.time_unix_nano, dp.start_time_unix_nano, metric.name, mtype, metric.unit,
@@ -103,7 +93,6 @@ def metrics_to_rows(req: ExportMetricsServiceRequest, project_id: str, retention
         )  # fmt: skip
         for c, v in zip(METRIC_COLUMNS, row, strict=True):
             cols[c].append(v)
-        n += 1
 
     for rm in req.resource_metrics:
         resource = key_values(rm.resource.attributes)
@@ -135,4 +124,4 @@ def metrics_to_rows(req: ExportMetricsServiceRequest, project_id: str, retention
                             None, None, [], [], resource_text, service)  # fmt: skip
                 else:
                     skipped += 1
-    return SignalRows(ColumnBatch(cols, n), skipped)
+    return SignalRows(to_arrow(METRICS, cols), skipped)

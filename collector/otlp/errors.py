@@ -19,6 +19,10 @@ class IngestError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # dataclass exceptions do not pickle by default; workers raise these.
+        return (IngestError, (self.message, self.http_status, self.grpc_code, self.retry_after_seconds))
+
 
 def bad_request(message: str) -> IngestError:
     return IngestError(message, 400, grpc.StatusCode.INVALID_ARGUMENT)

@@ -1,25 +1,36 @@
 """OTLP/gRPC receiver: TraceService, LogsService, MetricsService on grpc.aio.
 
-The same `Ingestor` as HTTP; errors carry google.rpc.Status details
-(RetryInfo on UNAVAILABLE) in `grpc-status-details-bin`, as OTLP exporters
-expect for backoff.
+Requests are registered with no deserializer: the raw bytes go to the same
+`Ingestor` as HTTP, which decodes them on a worker (so one broken span is
+salvaged the same way on both transports).  Errors carry google.rpc.Status
+details (RetryInfo on UNAVAILABLE) in `grpc-status-details-bin`, as OTLP
+exporters expect for backoff.  gRPC enforces the size cap itself
+(RESOURCE_EXHAUSTED), on the decompressed message too.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import grpc
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from google.protobuf.message import Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from collector.auth import Authenticator, key_from_headers
 from collector.ingest import Ingestor
-from collector.otlp import errors
+from collector.otlp import decode, errors
 from collector.otlp.status import status_message
 
 log = logging.getLogger(__name__)
+
+SERVICES = {
+    "traces": ("opentelemetry.proto.collector.trace.v1.TraceService", ExportTraceServiceResponse),
+    "logs": ("opentelemetry.proto.collector.logs.v1.LogsService", ExportLogsServiceResponse),
+    "metrics": ("opentelemetry.proto.collector.metrics.v1.MetricsService", ExportMetricsServiceResponse),
+}
 
 
 async def _project(context: grpc.aio.ServicerContext, auth: Authenticator) -> str:
@@ -30,55 +41,25 @@ async def _project(context: grpc.aio.ServicerContext, auth: Authenticator) -> st
     return project
 
 
-async def _abort(context: grpc.aio.ServicerContext, err: errors.IngestError) -> None:
-    details = status_message(err).SerializeToString()
-    await context.abort(err.grpc_code, err.message, trailing_metadata=(("grpc-status-details-bin", details),))
-
-
-class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, ingestor: Ingestor, auth: Authenticator) -> None:
-        self._ingestor = ingestor
-        self._auth = auth
-
-    async def Export(self, request, context):  # noqa: N802 - gRPC method name
+def _export_handler(signal: str, response_cls: type[Message], ingestor: Ingestor, auth: Authenticator) -> Callable:
+    async def export(request: bytes, context: grpc.aio.ServicerContext) -> Message:
         try:
-            outcome = await self._ingestor.traces(request, await _project(context, self._auth))
+            outcome = await ingestor.export(signal, request, None, decode.PROTOBUF, await _project(context, auth))
         except errors.IngestError as err:
-            await _abort(context, err)
+            if err.http_status >= 500:
+                log.warning("OTLP/gRPC %s: %s", signal, err)
+            details = status_message(err).SerializeToString()
+            await context.abort(err.grpc_code, err.message, trailing_metadata=(("grpc-status-details-bin", details),))
             raise  # unreachable: abort raises
-        resp = trace_service_pb2.ExportTraceServiceResponse()
+        resp = response_cls()
         if outcome.rejected or outcome.message:
-            resp.partial_success.rejected_spans = outcome.rejected
-            resp.partial_success.error_message = outcome.message
+            ps = resp.partial_success
+            if hasattr(ps, "rejected_spans"):
+                ps.rejected_spans = outcome.rejected
+            ps.error_message = outcome.message
         return resp
 
-
-class LogsService(logs_service_pb2_grpc.LogsServiceServicer):
-    def __init__(self, ingestor: Ingestor, auth: Authenticator) -> None:
-        self._ingestor = ingestor
-        self._auth = auth
-
-    async def Export(self, request, context):  # noqa: N802
-        try:
-            await self._ingestor.logs(request, await _project(context, self._auth))
-        except errors.IngestError as err:
-            await _abort(context, err)
-            raise
-        return logs_service_pb2.ExportLogsServiceResponse()
-
-
-class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
-    def __init__(self, ingestor: Ingestor, auth: Authenticator) -> None:
-        self._ingestor = ingestor
-        self._auth = auth
-
-    async def Export(self, request, context):  # noqa: N802
-        try:
-            await self._ingestor.metrics(request, await _project(context, self._auth))
-        except errors.IngestError as err:
-            await _abort(context, err)
-            raise
-        return metrics_service_pb2.ExportMetricsServiceResponse()
+    return export
 
 
 def build_grpc_server(ingestor: Ingestor, auth: Authenticator, address: str, max_request_bytes: int) -> grpc.aio.Server:
@@ -88,9 +69,15 @@ def build_grpc_server(ingestor: Ingestor, auth: Authenticator, address: str, max
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
         ]
     )
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(ingestor, auth), server)
-    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsService(ingestor, auth), server)
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsService(ingestor, auth), server)
+    handlers = []
+    for signal, (service, response_cls) in SERVICES.items():
+        method = grpc.unary_unary_rpc_method_handler(
+            _export_handler(signal, response_cls, ingestor, auth),
+            request_deserializer=None,  # raw bytes: decoded on a worker
+            response_serializer=response_cls.SerializeToString,
+        )
+        handlers.append(grpc.method_handlers_generic_handler(service, {"Export": method}))
+    server.add_generic_rpc_handlers(handlers)
     if server.add_insecure_port(address) == 0:
         raise OSError(f"cannot bind OTLP/gRPC to {address}")
     return server

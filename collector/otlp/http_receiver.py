@@ -9,9 +9,6 @@ queue is full, 200 with partial_success when some spans were rejected.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
@@ -23,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from collector.auth import Authenticator, key_from_headers
-from collector.ingest import ExportOutcome, Ingestor
+from collector.ingest import Ingestor
 from collector.otlp import decode, errors
 from collector.otlp.status import status_json, status_message
 
@@ -66,12 +63,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def build_otlp_http_app(ingestor: Ingestor, auth: Authenticator, max_request_bytes: int) -> Starlette:
-    async def handle(
-        request: Request,
-        decoder: Callable[[bytes, str], Any],
-        export: Callable[[Any, str], Awaitable[ExportOutcome]],
-        response_cls: type[Message],
-    ) -> Response:
+    async def handle(request: Request, signal: str, response_cls: type[Message]) -> Response:
         ctype = request.headers.get("content-type", "")
         fallback = decode.JSON if "json" in ctype.lower() else decode.PROTOBUF
         try:
@@ -83,9 +75,7 @@ def build_otlp_http_app(ingestor: Ingestor, auth: Authenticator, max_request_byt
             if project is None:
                 raise errors.unauthenticated("missing or invalid API key: send 'Authorization: Bearer <key>' or 'x-api-key'")
             raw = await _read_body(request, max_request_bytes)
-            data = await ingestor.cpu(decode.decompress, raw, request.headers.get("content-encoding"), max_request_bytes)
-            msg = await ingestor.cpu(decoder, data, mtype)
-            outcome = await export(msg, project)
+            outcome = await ingestor.export(signal, raw, request.headers.get("content-encoding"), mtype, project)
         except errors.IngestError as err:
             if err.http_status >= 500:
                 log.warning("OTLP/HTTP %s: %s", request.url.path, err)
@@ -101,17 +91,13 @@ def build_otlp_http_app(ingestor: Ingestor, auth: Authenticator, max_request_byt
         return _encode(resp, mtype)
 
     async def traces(request: Request) -> Response:
-        async def export(decoded: Any, project: str) -> ExportOutcome:
-            req, salvage = decoded
-            return await ingestor.traces(req, project, salvage)
-
-        return await handle(request, decode.decode_traces, export, ExportTraceServiceResponse)
+        return await handle(request, "traces", ExportTraceServiceResponse)
 
     async def logs(request: Request) -> Response:
-        return await handle(request, decode.decode_logs, ingestor.logs, ExportLogsServiceResponse)
+        return await handle(request, "logs", ExportLogsServiceResponse)
 
     async def metrics(request: Request) -> Response:
-        return await handle(request, decode.decode_metrics, ingestor.metrics, ExportMetricsServiceResponse)
+        return await handle(request, "metrics", ExportMetricsServiceResponse)
 
     return Starlette(
         routes=[

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 log = logging.getLogger(__name__)
@@ -31,23 +32,6 @@ class WriteFailed(Exception):
 
 
 @dataclass(slots=True)
-class ColumnBatch:
-    """Rows as columns (name -> list), the shape clickhouse-connect inserts fastest."""
-
-    columns: dict[str, list[Any]]
-    n_rows: int
-
-    @classmethod
-    def empty(cls, names: list[str]) -> "ColumnBatch":
-        return cls({n: [] for n in names}, 0)
-
-    def extend(self, other: "ColumnBatch") -> None:
-        for name, values in self.columns.items():
-            values.extend(other.columns[name])
-        self.n_rows += other.n_rows
-
-
-@dataclass(slots=True)
 class WriterStats:
     rows_written: int = 0
     inserts: int = 0
@@ -58,7 +42,7 @@ class WriterStats:
 
 @dataclass(slots=True)
 class _Pending:
-    batch: ColumnBatch
+    batch: pa.Table
     future: asyncio.Future[None]
 
 
@@ -67,7 +51,6 @@ class TableWriter:
         self,
         client_factory: Callable[[], Client],
         table: str,
-        column_names: list[str],
         *,
         max_batch_rows: int = 50_000,
         max_queued_rows: int = 500_000,
@@ -77,7 +60,6 @@ class TableWriter:
         self._client_factory = client_factory
         self._client: Client | None = None
         self.table = table
-        self.column_names = column_names
         self.max_batch_rows = max_batch_rows
         self.max_queued_rows = max_queued_rows
         self.linger_seconds = linger_seconds
@@ -97,24 +79,24 @@ class TableWriter:
         self._client = await asyncio.to_thread(self._client_factory)
         self._task = asyncio.create_task(self._run(), name=f"writer-{self.table}")
 
-    def submit(self, batch: ColumnBatch) -> asyncio.Future[None]:
+    def submit(self, batch: pa.Table) -> asyncio.Future[None]:
         """Queue rows; the future resolves once they are durably inserted."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-        if batch.n_rows == 0:
+        if batch.num_rows == 0:
             fut.set_result(None)
             return fut
         if self._closing:
             raise QueueFull("writer is shutting down")
-        if self._queued_rows + batch.n_rows > self.max_queued_rows and self._queued_rows > 0:
-            self.stats.rejected_full += batch.n_rows
+        if self._queued_rows + batch.num_rows > self.max_queued_rows and self._queued_rows > 0:
+            self.stats.rejected_full += batch.num_rows
             raise QueueFull(f"{self.table} write queue holds {self._queued_rows} rows")
         self._pending.append(_Pending(batch, fut))
-        self._queued_rows += batch.n_rows
+        self._queued_rows += batch.num_rows
         self._wakeup.set()
         return fut
 
-    async def write(self, batch: ColumnBatch) -> None:
+    async def write(self, batch: pa.Table) -> None:
         await self.submit(batch)
 
     async def stop(self) -> None:
@@ -130,10 +112,10 @@ class TableWriter:
     def _take(self) -> list[_Pending]:
         taken: list[_Pending] = []
         rows = 0
-        while self._pending and (not taken or rows + self._pending[0].batch.n_rows <= self.max_batch_rows):
+        while self._pending and (not taken or rows + self._pending[0].batch.num_rows <= self.max_batch_rows):
             item = self._pending.pop(0)
             taken.append(item)
-            rows += item.batch.n_rows
+            rows += item.batch.num_rows
         return taken
 
     async def _run(self) -> None:
@@ -148,33 +130,30 @@ class TableWriter:
                 # Let requests that arrive together share one insert.
                 await asyncio.sleep(self.linger_seconds)
             group = self._take()
-            merged = ColumnBatch.empty(self.column_names)
-            for item in group:
-                merged.extend(item.batch)
+            merged = pa.concat_tables([item.batch for item in group]) if len(group) > 1 else group[0].batch
             t0 = time.perf_counter()
             try:
                 await asyncio.to_thread(self._insert, merged)
             except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
                 self.stats.failures += 1
-                log.exception("insert into %s failed (%d rows)", self.table, merged.n_rows)
+                log.exception("insert into %s failed (%d rows)", self.table, merged.num_rows)
                 err = WriteFailed(f"insert into {self.table} failed: {exc}")
                 for item in group:
                     if not item.future.done():
                         item.future.set_exception(err)
             else:
                 elapsed = time.perf_counter() - t0
-                self.stats.rows_written += merged.n_rows
+                self.stats.rows_written += merged.num_rows
                 self.stats.inserts += 1
                 self.stats.last_insert_seconds = elapsed
                 if self._on_insert:
-                    self._on_insert(merged.n_rows, elapsed)
+                    self._on_insert(merged.num_rows, elapsed)
                 for item in group:
                     if not item.future.done():
                         item.future.set_result(None)
             finally:
-                self._queued_rows -= merged.n_rows
+                self._queued_rows -= merged.num_rows
 
-    def _insert(self, batch: ColumnBatch) -> None:
+    def _insert(self, batch: pa.Table) -> None:
         assert self._client is not None
-        data = [batch.columns[n] for n in self.column_names]
-        self._client.insert(self.table, data, column_names=self.column_names, column_oriented=True)
+        self._client.insert_arrow(self.table, batch)

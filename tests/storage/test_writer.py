@@ -8,7 +8,9 @@ import asyncio
 import pytest
 
 from storage.clickhouse.client import connect
-from storage.clickhouse.writer import ColumnBatch, QueueFull, TableWriter, WriteFailed
+import pyarrow as pa
+
+from storage.clickhouse.writer import QueueFull, TableWriter, WriteFailed
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +22,8 @@ def target(local_chdb):
     return t
 
 
-def batch(start: int, n: int) -> ColumnBatch:
-    return ColumnBatch({"k": list(range(start, start + n)), "v": [f"v{i}" for i in range(start, start + n)]}, n)
+def batch(start: int, n: int) -> pa.Table:
+    return pa.table({"k": pa.array(range(start, start + n), pa.uint64()), "v": [f"v{i}" for i in range(start, start + n)]})
 
 
 def count(target) -> int:
@@ -36,7 +38,7 @@ async def test_concurrent_submits_share_inserts_and_ack_after_write(target):
     c = connect(target)
     c.command("TRUNCATE TABLE w")
     c.close()
-    w = TableWriter(lambda: connect(target), "w", ["k", "v"], linger_seconds=0.01)
+    w = TableWriter(lambda: connect(target), "w", linger_seconds=0.01)
     await w.start()
     try:
         await asyncio.gather(*(w.write(batch(i * 100, 100)) for i in range(50)))
@@ -49,7 +51,7 @@ async def test_concurrent_submits_share_inserts_and_ack_after_write(target):
 
 
 async def test_queue_full_rejects_without_blocking(target):
-    w = TableWriter(lambda: connect(target), "w", ["k", "v"], max_queued_rows=1000, linger_seconds=0.2)
+    w = TableWriter(lambda: connect(target), "w", max_queued_rows=1000, linger_seconds=0.2)
     await w.start()
     try:
         first = w.submit(batch(10**6, 900))
@@ -63,7 +65,7 @@ async def test_queue_full_rejects_without_blocking(target):
 
 
 async def test_failed_insert_fails_every_waiter(target):
-    w = TableWriter(lambda: connect(target), "no_such_table", ["k", "v"])
+    w = TableWriter(lambda: connect(target), "no_such_table")
     await w.start()
     try:
         results = await asyncio.gather(w.write(batch(0, 5)), w.write(batch(5, 5)), return_exceptions=True)
@@ -75,7 +77,7 @@ async def test_failed_insert_fails_every_waiter(target):
 
 async def test_stop_drains_pending(target):
     before = count(target)
-    w = TableWriter(lambda: connect(target), "w", ["k", "v"], linger_seconds=0.05)
+    w = TableWriter(lambda: connect(target), "w", linger_seconds=0.05)
     await w.start()
     fut = w.submit(batch(9 * 10**6, 300))
     await w.stop()

@@ -1,3 +1,5 @@
+-- Parts are fsynced before an insert returns: an acknowledged export
+-- survives a power loss, not only a process kill.
 -- One wide row per span: canonical GenAI columns + raw attribute maps.
 -- ReplacingMergeTree on the span's identity: a retried export collapses into
 -- one row; exact reads use FINAL.  The sort key leads with what every query
@@ -85,7 +87,8 @@ PARTITION BY toDate(start_time)
 PRIMARY KEY (project_id, toStartOfHour(start_time))
 ORDER BY (project_id, toStartOfHour(start_time), trace_id, span_id)
 TTL toDateTime(start_time) + toIntervalDay(retention_days)
-SETTINGS index_granularity = 8192, index_granularity_bytes = 4194304;
+SETTINGS index_granularity = 8192, index_granularity_bytes = 4194304,
+         fsync_after_insert = 1, fsync_part_directory = 1;
 
 -- GenAI events sent as OTLP log records (gen_ai.*.message, gen_ai.choice,
 -- gen_ai.client.inference.operation.details, gen_ai.evaluation.result).  They are
@@ -111,7 +114,8 @@ CREATE TABLE IF NOT EXISTS {db}genai_events {on_cluster}
 ENGINE = {replacing_engine}(version)
 PARTITION BY toDate(time)
 ORDER BY (project_id, toStartOfHour(time), trace_id, span_id, record_id)
-TTL toDateTime(time) + toIntervalDay(retention_days);
+TTL toDateTime(time) + toIntervalDay(retention_days)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
 
 -- gen_ai.* metric points (client token usage and operation duration
 -- histograms, server TTFT, ...), one row per data point.
@@ -140,4 +144,5 @@ CREATE TABLE IF NOT EXISTS {db}genai_metrics {on_cluster}
 ENGINE = {replacing_engine}(version)
 PARTITION BY toDate(time)
 ORDER BY (project_id, metric_name, toStartOfHour(time), point_id)
-TTL toDateTime(time) + toIntervalDay(retention_days);
+TTL toDateTime(time) + toIntervalDay(retention_days)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;

@@ -1,0 +1,148 @@
+"""The CPU-bound half of ingest, runnable in worker processes.
+
+decompress -> decode -> normalise -> resolve layers -> price -> Arrow IPC.
+Everything here is pure with respect to the request, so exports can be
+prepared on every core while the server process only moves bytes and
+inserts (the GIL would otherwise cap ingest at one core).  Each worker keeps
+one `Preparer` (its price and retention caches, read from the metadata DB);
+the server process never shares Python objects with them, only bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from collector.normalize.layers import resolve_layers
+from collector.normalize.spans import normalize_traces
+from collector.otlp import decode, errors
+from collector.pricing import Pricer
+from collector.rows import spans_to_batch
+from collector.signals import logs_to_events, metrics_to_rows
+from storage.metadata.types import PriceOverride
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A ready-to-insert batch.  `ipc` is an Arrow IPC stream (cheap to send
+    between processes); `table` is set instead when prepared in-process."""
+
+    rows: int
+    rejected: int = 0
+    message: str = ""
+    skipped: int = 0
+    ipc: bytes | None = None
+    table: pa.Table | None = None
+
+    def arrow(self) -> pa.Table:
+        if self.table is not None:
+            return self.table
+        assert self.ipc is not None
+        return pa.ipc.open_stream(self.ipc).read_all()
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+class _TTL:
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._data: dict[str, tuple[float, Any]] = {}
+
+    def get(self, key: str, load):  # type: ignore[no-untyped-def]
+        now = time.monotonic()
+        hit = self._data.get(key)
+        if hit and hit[0] > now:
+            return hit[1]
+        value = load(key)
+        self._data[key] = (now + self.ttl, value)
+        return value
+
+
+class Preparer:
+    """Per-process ingest context: a pricer whose overrides and the projects'
+    retention come from the metadata DB, cached for `cache_seconds`."""
+
+    def __init__(self, database_url: str, default_retention_days: int, cache_seconds: float, max_request_bytes: int):
+        from storage.metadata.db import make_engine
+        from storage.metadata.repo import MetadataRepo
+
+        self._repo = MetadataRepo(make_engine(database_url))
+        self._default_retention = default_retention_days
+        self._prices = _TTL(cache_seconds)
+        self._retention = _TTL(60.0)
+        self.max_request_bytes = max_request_bytes
+        self.pricer = Pricer(self.overrides)
+
+    def overrides(self, project_id: str) -> Sequence[PriceOverride]:
+        return self._prices.get(project_id, self._repo.list_price_overrides)
+
+    def retention_days(self, project_id: str) -> int:
+        def load(pid: str) -> int:
+            p = self._repo.get_project(pid)
+            return p.retention_days if p else self._default_retention
+
+        return int(self._retention.get(project_id, load))
+
+    def _bytes(self, payload: bytes, encoding: str | None) -> bytes:
+        return decode.decompress(payload, encoding, self.max_request_bytes)
+
+    def traces(self, payload: bytes, encoding: str | None, mtype: str, project_id: str) -> Prepared:
+        req, salvage = decode.decode_traces(self._bytes(payload, encoding), mtype)
+        result = normalize_traces(req, project_id)
+        resolve_layers(result.spans)
+        costs = [self.pricer.price(s.genai, project_id=project_id, start_ns=s.start_ns) for s in result.spans]
+        table = spans_to_batch(result.spans, costs, self.retention_days(project_id))
+        rejected, message = result.rejected, result.message
+        if salvage.dropped_spans:
+            rejected += salvage.dropped_spans
+            message = "; ".join(m for m in (f"{salvage.dropped_spans} span(s) undecodable: {salvage.reason}", message) if m)
+        return Prepared(table.num_rows, rejected, message, table=table)
+
+    def logs(self, payload: bytes, encoding: str | None, mtype: str, project_id: str) -> Prepared:
+        req = decode.decode_logs(self._bytes(payload, encoding), mtype)
+        rows = logs_to_events(req, project_id, self.retention_days(project_id))
+        return Prepared(rows.batch.num_rows, skipped=rows.skipped, table=rows.batch)
+
+    def metrics(self, payload: bytes, encoding: str | None, mtype: str, project_id: str) -> Prepared:
+        req = decode.decode_metrics(self._bytes(payload, encoding), mtype)
+        rows = metrics_to_rows(req, project_id, self.retention_days(project_id))
+        return Prepared(rows.batch.num_rows, skipped=rows.skipped, table=rows.batch)
+
+
+# ---- worker-process entry points ---------------------------------------------------------
+# A process pool calls module-level functions; the per-process Preparer is
+# created once by the pool's initializer and lives as long as the worker.
+
+_worker: Preparer | None = None
+
+
+def init_worker(database_url: str, default_retention_days: int, cache_seconds: float, max_request_bytes: int) -> None:
+    global _worker  # noqa: PLW0603 - one context per worker process, by design
+    logging.basicConfig(level=os.environ.get("LLMOBS_LOG_LEVEL", "INFO"))
+    _worker = Preparer(database_url, default_retention_days, cache_seconds, max_request_bytes)
+
+
+def run_in_worker(signal: str, payload: bytes, encoding: str | None, mtype: str, project_id: str) -> Prepared:
+    assert _worker is not None, "init_worker was not called"
+    prepared: Prepared = getattr(_worker, signal)(payload, encoding, mtype, project_id)
+    if prepared.table is not None:
+        prepared.ipc = _ipc(prepared.table)
+        prepared.table = None
+    return prepared
+
+
+def warm_up() -> int:
+    return os.getpid()
