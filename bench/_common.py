@@ -74,6 +74,50 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def proc_tree(pid: int) -> list[int]:
+    """pid and all its descendants (worker processes the server spawns)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process tree: live members' utime + stime, plus what
+    reaped children used (cutime + cstime of the live members)."""
+    total = 0.0
+    for p in proc_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15]) / CLK_TCK
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+def tree_rss_bytes(pid: int) -> int:
+    total = 0
+    for p in proc_tree(pid):
+        try:
+            total += proc_rss_bytes(p)[0]
+        except OSError:
+            pass
+    return total
+
+
 def proc_rss_bytes(pid: int) -> tuple[int, int]:
     """(current RSS, peak RSS since process start = VmHWM), bytes."""
     rss = hwm = 0
@@ -87,8 +131,9 @@ def proc_rss_bytes(pid: int) -> tuple[int, int]:
 
 
 class RssSampler:
-    """Samples a process's RSS in a thread; `peak` is the highest sample seen
-    since the last `reset()` (VmHWM is only the peak since process start)."""
+    """Samples the RSS of a process tree (server + its workers) in a thread;
+    `peak` is the highest sum seen since the last `reset()` (VmHWM is per
+    process and only the peak since process start)."""
 
     def __init__(self, pid: int | None, interval: float = 0.2) -> None:
         self.pid = pid
@@ -103,8 +148,7 @@ class RssSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                rss, _ = proc_rss_bytes(self.pid)  # type: ignore[arg-type]
-                self.peak = max(self.peak, rss)
+                self.peak = max(self.peak, tree_rss_bytes(self.pid))  # type: ignore[arg-type]
             except OSError:
                 return
             self._stop.wait(self.interval)

@@ -53,12 +53,13 @@ from bench._common import (
     RssSampler,
     ServerProc,
     machine_info,
-    proc_cpu_seconds,
     proc_rss_bytes,
     server_env,
     server_root,
     start_server,
     table,
+    tree_cpu_seconds,
+    proc_tree,
     write_json,
 )
 from bench.traffic import BatchStats, build_batches
@@ -392,7 +393,7 @@ def run_phase(srv: ServerProc, protocol: str, n_exp: int, batch: int, payload: P
     for _ in procs:
         ready.get(timeout=300)
     m0 = server_metrics(srv)
-    cpu0 = proc_cpu_seconds(srv.pid) if srv.pid else None
+    cpu0 = tree_cpu_seconds(srv.pid) if srv.pid else None
     with RssSampler(srv.pid, 0.1) as rss:
         go.set()
         reports: list[ExporterReport] = [out.get(timeout=3600) for _ in procs]
@@ -408,7 +409,7 @@ def run_phase(srv: ServerProc, protocol: str, n_exp: int, batch: int, payload: P
                 if seen >= stats.llm_calls or t_q > deadline:
                     break
                 time.sleep(args.poll_interval)
-        cpu1 = proc_cpu_seconds(srv.pid) if srv.pid else None
+        cpu1 = tree_cpu_seconds(srv.pid) if srv.pid else None
         pr.server_rss_peak_mb = rss.peak / 2**20 if srv.pid else None
     for p in procs:
         p.join(30)
@@ -508,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
         srv = ServerProc(args.url.rstrip("/"), args.key, args.otlp_http, args.otlp_grpc)
     tag = time.strftime("%H%M%S")
     phases: list[PhaseResult] = []
+    hwm = n_procs = None
     try:
         for proto in protocols:
             for n in exporters:
@@ -520,7 +522,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"retries {pr.retries}, errors {pr.errors or '-'}",
                     flush=True,
                 )
-        hwm = proc_rss_bytes(srv.pid)[1] if srv.pid else None
+        hwm = sum(proc_rss_bytes(p)[1] for p in proc_tree(srv.pid)) if srv.pid else None
+        n_procs = len(proc_tree(srv.pid)) if srv.pid else None
     finally:
         rc = srv.stop() if own else None
     if own and rc not in (0, -15):
@@ -560,8 +563,9 @@ def main(argv: list[str] | None = None) -> int:
          for p in phases],
     ))  # fmt: skip
     if hwm:
-        print(f"\nserver peak RSS over the whole run (VmHWM): {hwm / 2**20:,.0f} MB")
-    print("server cores / client cores = CPU seconds used during the run / wall seconds (2 cores = the whole machine)")
+        print(f"\nserver peak RSS over the whole run (sum of VmHWM over its {n_procs} process(es)): {hwm / 2**20:,.0f} MB")
+    print("server cores / client cores = CPU seconds used during the run (server: its whole process tree) / wall seconds; "
+          f"{os.cpu_count()} = the whole machine")
     if args.json:
         path = write_json("ingest", {
             "machine": info, "args": vars(args), "traffic": asdict(stats), "generation_s": gen_s,

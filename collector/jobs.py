@@ -13,6 +13,7 @@ from collector.normalize.canonical import GenAIFields, SpanType, TokenUsage
 from collector.pricing import Pricer
 from storage.clickhouse import reprice
 from storage.clickhouse.client import ClickHouseTarget, connect
+from storage.clickhouse.tables import Tables
 from storage.metadata.repo import MetadataRepo
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,12 @@ def run_reprice(
     target: ClickHouseTarget, repo: MetadataRepo, pricer: Pricer, job_id: str, project_id: str, start_ns: int, end_ns: int
 ) -> dict[str, Any]:
     client = connect(target)
+    tables = Tables.for_cluster(target.cluster)
     try:
-        before = reprice.totals(client, project_id, start_ns, end_ns)
+        before = reprice.totals(client, tables, project_id, start_ns, end_ns)
         total = max(before["calls"], 1)
         changed = seen = 0
-        for block in reprice.iter_usage(client, project_id, start_ns, end_ns):
+        for block in reprice.iter_usage(client, tables, project_id, start_ns, end_ns):
             cols: dict[str, list[Any]] = {c: [] for c in ("trace_id", "span_id", *reprice.COST_COLUMNS)}
             for row in block:
                 cost = pricer.price(_fields(row), project_id=project_id, start_ns=row["start_ns"])
@@ -61,10 +63,10 @@ def run_reprice(
                     ("price_status", cost.status), ("price_source", cost.source), ("price_version", cost.version),
                 ):  # fmt: skip
                     cols[name].append(value)
-            changed += reprice.apply_costs(client, project_id, start_ns, end_ns, cols)
+            changed += reprice.apply_costs(client, tables, project_id, start_ns, end_ns, cols)
             seen += len(block)
             repo.update_job_progress(job_id, min(seen / total, 0.99))
-        after = reprice.totals(client, project_id, start_ns, end_ns)
+        after = reprice.totals(client, tables, project_id, start_ns, end_ns)
     finally:
         client.close()
 

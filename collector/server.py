@@ -34,6 +34,7 @@ from collector.pipeline import Prepared, Preparer, init_worker, run_in_worker, w
 from storage.clickhouse import migrate
 from storage.clickhouse.client import ClickHouseTarget, connect
 from storage.clickhouse.queries import Queries
+from storage.clickhouse.tables import Tables
 from storage.clickhouse.writer import TableWriter
 from storage.metadata.db import make_engine, upgrade
 from storage.metadata.repo import MetadataRepo
@@ -46,6 +47,7 @@ class ReaderPool:
     calls, so one slow query must not queue every other request behind it."""
 
     def __init__(self, target: ClickHouseTarget, size: int = 4) -> None:
+        self._tables = Tables.for_cluster(target.cluster)
         self._clients: queue.Queue[Client] = queue.Queue()
         for _ in range(size):
             self._clients.put(connect(target))
@@ -54,7 +56,7 @@ class ReaderPool:
     def queries(self) -> Iterator[Queries]:
         client = self._clients.get()
         try:
-            yield Queries(client)
+            yield Queries(client, self._tables)
         finally:
             self._clients.put(client)
 
@@ -106,12 +108,13 @@ class App:
 
 def prepare_storage(settings: Settings) -> tuple[ClickHouseTarget, MetadataRepo]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    target = ClickHouseTarget(settings.effective_clickhouse_url, settings.clickhouse_cluster)
-    client = connect(target)
+    bootstrap = ClickHouseTarget(settings.effective_clickhouse_url, settings.clickhouse_cluster)
+    client = connect(bootstrap)
     try:
         migrate.upgrade(client, migrate.SchemaOptions(settings.clickhouse_database, settings.clickhouse_cluster))
     finally:
         client.close()
+    target = ClickHouseTarget(bootstrap.dsn, settings.clickhouse_cluster, settings.clickhouse_database)
     engine = make_engine(settings.effective_database_url)
     upgrade(engine)
     return target, MetadataRepo(engine)
@@ -172,14 +175,13 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> App:
     def factory() -> Client:
         return connect(target)
 
-    db = settings.clickhouse_database
-    prefix = f"{db}." if db else ""
+    tables = Tables.for_cluster(settings.clickhouse_cluster)
     writers = Writers(
-        spans=TableWriter(factory, f"{prefix}spans", max_batch_rows=settings.max_batch_rows,
+        spans=TableWriter(factory, tables.spans, max_batch_rows=settings.max_batch_rows,
                           max_queued_rows=settings.max_queued_rows, linger_seconds=settings.writer_linger_seconds,
                           on_insert=metrics.observe_insert),
-        events=TableWriter(factory, f"{prefix}genai_events", max_queued_rows=settings.max_queued_rows),
-        metrics=TableWriter(factory, f"{prefix}genai_metrics", max_queued_rows=settings.max_queued_rows),
+        events=TableWriter(factory, tables.events, max_queued_rows=settings.max_queued_rows),
+        metrics=TableWriter(factory, tables.metrics, max_queued_rows=settings.max_queued_rows),
     )  # fmt: skip
     for w in writers.all():
         await w.start()

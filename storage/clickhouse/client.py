@@ -18,6 +18,7 @@ from clickhouse_connect.driver.client import Client
 class ClickHouseTarget:
     dsn: str
     cluster: str | None = None
+    database: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -38,5 +39,10 @@ def connect(target: ClickHouseTarget) -> Client:
         path = target.chdb_path
         if path and path != "memory":
             os.makedirs(path, exist_ok=True)
-        return clickhouse_connect.get_client(dsn=target.dsn)
-    return clickhouse_connect.get_client(dsn=target.dsn, compress="lz4", autogenerate_session_id=False)
+        client = clickhouse_connect.get_client(dsn=target.dsn)
+    else:
+        client = clickhouse_connect.get_client(dsn=target.dsn, compress="lz4", autogenerate_session_id=False)
+    if target.database:
+        # Unqualified table names in every query then mean llmobs' database.
+        client.database = target.database
+    return client

@@ -26,16 +26,23 @@ class Migration:
     down: str
 
 
-def load_migrations() -> list[Migration]:
-    root = resources.files("storage.clickhouse") / "migrations"
+CLUSTER_VERSION_BASE = 1000  # cluster-only migrations are numbered 1000+
+
+
+def load_migrations(cluster: bool = False) -> list[Migration]:
+    """The numbered files; with `cluster`, also `migrations/cluster/` (the
+    Distributed tables), which run after every shared migration."""
+    base = resources.files("storage.clickhouse") / "migrations"
     found: list[Migration] = []
-    for entry in root.iterdir():
-        m = _FILE.match(entry.name)
-        if not m:
-            continue
-        down_file = root / f"{m.group(1)}_{m.group(2)}.down.sql"
-        down = down_file.read_text() if down_file.is_file() else ""
-        found.append(Migration(int(m.group(1)), m.group(2), entry.read_text(), down))
+    dirs = [(base, 0)] + ([(base / "cluster", CLUSTER_VERSION_BASE)] if cluster else [])
+    for root, offset in dirs:
+        for entry in root.iterdir():
+            m = _FILE.match(entry.name)
+            if not m:
+                continue
+            down_file = root / f"{m.group(1)}_{m.group(2)}.down.sql"
+            down = down_file.read_text() if down_file.is_file() else ""
+            found.append(Migration(offset + int(m.group(1)), m.group(2), entry.read_text(), down))
     return sorted(found, key=lambda x: x.version)
 
 
@@ -46,17 +53,20 @@ class SchemaOptions:
 
     def render(self, sql: str) -> str:
         db = f"`{self.database}`." if self.database else ""
-        if self.cluster:
-            on_cluster = f"ON CLUSTER `{self.cluster}`"
-            engine = "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', "
-        else:
-            on_cluster = ""
-            engine = "ReplacingMergeTree("
-        return (
+        on_cluster = f"ON CLUSTER `{self.cluster}`" if self.cluster else ""
+        out = (
             sql.replace("{db}", db)
             .replace("{on_cluster}", on_cluster)
-            .replace("{replacing_engine}(", engine)
+            .replace("{llmobs_cluster}", self.cluster or "")
+            .replace("{llmobs_database}", self.database or "default")
         )
+        for placeholder, engine in (("{replacing_engine}(", "ReplacingMergeTree("),
+                                    ("{aggregating_engine}(", "AggregatingMergeTree(")):  # fmt: skip
+            if self.cluster:
+                path = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
+                engine = f"Replicated{engine}{path}, "
+            out = out.replace(placeholder, engine)
+        return out.replace(", )", ")")
 
 
 def statements(sql: str) -> list[str]:
@@ -87,7 +97,7 @@ def upgrade(client: Client, opts: SchemaOptions = SchemaOptions(), *, dry_run: b
     """Apply every pending migration; return the SQL that ran (or would run)."""
     done = applied_versions(client, opts)
     ran: list[str] = []
-    for mig in load_migrations():
+    for mig in load_migrations(bool(opts.cluster)):
         if mig.version in done:
             continue
         for stmt in statements(opts.render(mig.up)):
@@ -107,7 +117,7 @@ def downgrade(client: Client, opts: SchemaOptions = SchemaOptions(), *, to_versi
     """Undo applied migrations above `to_version`, newest first."""
     done = applied_versions(client, opts)
     ran: list[str] = []
-    for mig in reversed(load_migrations()):
+    for mig in reversed(load_migrations(bool(opts.cluster))):
         if mig.version <= to_version or mig.version not in done:
             continue
         for stmt in statements(opts.render(mig.down)):

@@ -14,6 +14,8 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from storage.clickhouse.tables import Tables
+
 FORMATS = {"FixedString": "string"}
 # Output names reuse column names (sum(cost_total) AS cost_total); make column
 # references inside expressions mean the column, not the alias.
@@ -133,10 +135,11 @@ SPAN_DETAIL_COLUMNS = SPAN_LIST_COLUMNS + """,
 
 
 class Queries:
-    def __init__(self, client: Client, spans_table: str = "spans", events_table: str = "genai_events") -> None:
+    def __init__(self, client: Client, tables: Tables = Tables()) -> None:
         self.client = client
-        self.spans = spans_table
-        self.events = events_table
+        self.tables = tables
+        self.spans = tables.spans
+        self.events = tables.events
 
     def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         res = self.client.query(sql, parameters=params, query_formats=FORMATS, settings=SETTINGS)
@@ -187,12 +190,22 @@ class Queries:
         )
 
     def trace(self, project_id: str, trace_id: str) -> list[dict[str, Any]]:
-        spans = self._rows(
+        """One trace: its time range from trace_index first, so the spans
+        table is read by primary key (project, hour) for just that range."""
+        bounds = self.client.query(
+            "SELECT toUnixTimestamp64Nano(min(start_min)), toUnixTimestamp64Nano(max(end_max)), count() "
+            f"FROM {self.tables.trace_index} WHERE project_id = {{project:String}} AND trace_id = {{trace_id:String}}",
+            parameters={"project": project_id, "trace_id": trace_id},
+        ).result_rows[0]
+        if not bounds[2]:
+            return []
+        return self._rows(
             f"SELECT {SPAN_DETAIL_COLUMNS} FROM {self.spans} FINAL "
-            "WHERE project_id = {project:String} AND trace_id = {trace_id:String} ORDER BY start_time, span_id",
-            {"project": project_id, "trace_id": trace_id},
+            "WHERE project_id = {project:String} AND trace_id = {trace_id:String} "
+            "AND start_time >= fromUnixTimestamp64Nano({lo:Int64}) AND start_time <= fromUnixTimestamp64Nano({hi:Int64}) "
+            "ORDER BY start_time, span_id",
+            {"project": project_id, "trace_id": trace_id, "lo": bounds[0], "hi": bounds[1]},
         )
-        return spans
 
     def trace_events(self, project_id: str, trace_id: str) -> list[dict[str, Any]]:
         return self._rows(

@@ -17,6 +17,7 @@ from clickhouse_connect.driver.client import Client
 
 from storage.clickhouse.queries import FORMATS
 from storage.clickhouse.schema import COST_COLUMNS, SPAN_COLUMNS
+from storage.clickhouse.tables import Tables
 
 USAGE_COLUMNS = [
     "trace_id", "span_id", "start_ns", "span_type", "counts_usage", "provider", "request_model",
@@ -26,7 +27,7 @@ USAGE_COLUMNS = [
 
 
 def iter_usage(
-    client: Client, project_id: str, start_ns: int, end_ns: int, block: int = 50_000
+    client: Client, tables: Tables, project_id: str, start_ns: int, end_ns: int, block: int = 50_000
 ) -> Iterator[list[dict[str, Any]]]:
     """LLM and embedding spans of the range, in blocks (streamed, bounded memory)."""
     sql = f"""
@@ -34,7 +35,7 @@ def iter_usage(
                toUnixTimestamp64Nano(start_time) AS start_ns, span_type, counts_usage, provider,
                request_model, response_model, uncached_input_tokens, cache_read_tokens,
                cache_write_tokens, output_text_tokens, reasoning_tokens, cost_total
-        FROM spans FINAL
+        FROM {tables.spans} FINAL
         WHERE project_id = {{p:String}} AND start_time >= fromUnixTimestamp64Nano({{s:Int64}})
           AND start_time < fromUnixTimestamp64Nano({{e:Int64}}) AND span_type IN ('llm', 'embedding')
     """
@@ -50,13 +51,13 @@ def iter_usage(
             yield buf
 
 
-def totals(client: Client, project_id: str, start_ns: int, end_ns: int) -> dict[str, Any]:
+def totals(client: Client, tables: Tables, project_id: str, start_ns: int, end_ns: int) -> dict[str, Any]:
     row = client.query(
-        """SELECT count() AS calls, countIf(cost_total IS NOT NULL) AS priced,
+        f"""SELECT count() AS calls, countIf(cost_total IS NOT NULL) AS priced,
                   sum(cost_total) AS cost_sum
-           FROM spans FINAL
-           WHERE project_id = {p:String} AND start_time >= fromUnixTimestamp64Nano({s:Int64})
-             AND start_time < fromUnixTimestamp64Nano({e:Int64})
+           FROM {tables.spans} FINAL
+           WHERE project_id = {{p:String}} AND start_time >= fromUnixTimestamp64Nano({{s:Int64}})
+             AND start_time < fromUnixTimestamp64Nano({{e:Int64}})
              AND span_type IN ('llm', 'embedding') AND counts_usage = 1""",
         parameters={"p": project_id, "s": start_ns, "e": end_ns},
     ).result_rows[0]
@@ -64,7 +65,7 @@ def totals(client: Client, project_id: str, start_ns: int, end_ns: int) -> dict[
 
 
 def apply_costs(
-    client: Client, project_id: str, start_ns: int, end_ns: int, costs: dict[str, list[Any]]
+    client: Client, tables: Tables, project_id: str, start_ns: int, end_ns: int, costs: dict[str, list[Any]]
 ) -> int:
     """Write new cost columns for the (trace_id, span_id) pairs in `costs`."""
     n = len(costs["trace_id"])
@@ -93,9 +94,9 @@ def apply_costs(
             else:
                 select_cols.append(f"s.{col} AS {col}")
         client.command(
-            f"""INSERT INTO spans ({", ".join(SPAN_COLUMNS)})
+            f"""INSERT INTO {tables.spans} ({", ".join(SPAN_COLUMNS)})
                 SELECT {", ".join(select_cols)}
-                FROM (SELECT * FROM spans FINAL
+                FROM (SELECT * FROM {tables.spans} FINAL
                       WHERE project_id = {{p:String}} AND start_time >= fromUnixTimestamp64Nano({{s:Int64}})
                         AND start_time < fromUnixTimestamp64Nano({{e:Int64}})) AS s
                 INNER JOIN {scratch} AS r ON s.trace_id = r.trace_id AND s.span_id = r.span_id""",

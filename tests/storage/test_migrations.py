@@ -28,3 +28,22 @@ def test_cluster_rendering_uses_replicated_engines_on_cluster():
     assert "ON CLUSTER `prod`" in sql
     assert "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version)" in sql
     assert "`llmobs`.spans" in sql
+
+
+def test_cluster_schema_parses_on_the_real_engine(local_chdb):
+    """No cluster runs here, so the clustered DDL is checked by the engine's own
+    parser (formatQuery) rather than executed."""
+    opts = migrate.SchemaOptions(database="llmobs", cluster="prod")
+    migs = migrate.load_migrations(cluster=True)
+    assert any(m.version >= migrate.CLUSTER_VERSION_BASE for m in migs)
+    c = connect(local_chdb)
+    try:
+        rendered = [s for m in migs for s in migrate.statements(opts.render(m.up))]
+        for stmt in rendered:
+            c.query("SELECT formatQuery({q:String})", parameters={"q": stmt})
+        text = "\n".join(rendered)
+        assert "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')" in text
+        assert "Distributed('prod', 'llmobs', 'spans', cityHash64(trace_id))" in text
+        assert text.count("ON CLUSTER `prod`") >= 8
+    finally:
+        c.close()
