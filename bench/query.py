@@ -285,11 +285,11 @@ def generate_child(data_dir: Path, n_spans: int, optimize: bool, repeats: int) -
             r[0]
             for r in client.query(
                 "SELECT toString(trace_id) FROM spans WHERE project_id = 'default' AND parent_span_id = '' "
-                "AND cityHash64(trace_id) % 20011 = 7 LIMIT 200"
+                "ORDER BY cityHash64(trace_id) LIMIT 200"
             ).result_rows
         ]
         out["user_ids"] = [r[0] for r in client.query(
-            "SELECT user_id FROM spans WHERE project_id = 'default' AND cityHash64(user_id) % 997 = 3 LIMIT 20"
+            "SELECT DISTINCT user_id FROM spans WHERE project_id = 'default' ORDER BY cityHash64(user_id) LIMIT 20"
         ).result_rows]  # fmt: skip
 
         # ---- the API's SQL, directly (engine share of each API figure) ----

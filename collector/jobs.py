@@ -13,6 +13,7 @@ from collector.normalize.canonical import GenAIFields, SpanType, TokenUsage
 from collector.pricing import Pricer
 from storage.clickhouse import reprice
 from storage.clickhouse.client import ClickHouseTarget, connect
+from storage.clickhouse.rollups import Rollups
 from storage.clickhouse.tables import Tables
 from storage.metadata.repo import MetadataRepo
 
@@ -82,11 +83,20 @@ def run_reprice(
 
 
 async def reprice_job(
-    target: ClickHouseTarget, repo: MetadataRepo, pricer: Pricer, job_id: str, project_id: str, start_ns: int, end_ns: int
+    target: ClickHouseTarget,
+    repo: MetadataRepo,
+    pricer: Pricer,
+    rollups: Rollups,
+    job_id: str,
+    project_id: str,
+    start_ns: int,
+    end_ns: int,
 ) -> None:
     try:
         await asyncio.to_thread(repo.update_job_progress, job_id, 0.0)
         result = await asyncio.to_thread(run_reprice, target, repo, pricer, job_id, project_id, start_ns, end_ns)
+        rollups.mark(project_id, start_ns, end_ns)  # costs changed: re-aggregate those minutes
+        await asyncio.to_thread(rollups.refresh)
     except Exception as exc:  # noqa: BLE001 - a job failure is recorded, not raised
         log.exception("reprice job %s failed", job_id)
         await asyncio.to_thread(repo.finish_job, job_id, "failed", None, f"{type(exc).__name__}: {exc}")

@@ -34,6 +34,7 @@ from collector.pipeline import Prepared, Preparer, init_worker, run_in_worker, w
 from storage.clickhouse import migrate
 from storage.clickhouse.client import ClickHouseTarget, connect
 from storage.clickhouse.queries import Queries
+from storage.clickhouse.rollups import Rollups
 from storage.clickhouse.tables import Tables
 from storage.clickhouse.writer import TableWriter
 from storage.metadata.db import make_engine, upgrade
@@ -96,6 +97,7 @@ class App:
     ingestor: Ingestor
     metrics: ServerMetrics
     price_cache: _TTLCache
+    rollups: Rollups
     default_key: str | None = None
     background: set[asyncio.Task] = field(default_factory=set)
 
@@ -176,13 +178,27 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> App:
         return connect(target)
 
     tables = Tables.for_cluster(settings.clickhouse_cluster)
+    rollups = Rollups(factory, tables, tables.usage_minute)
+    stack.callback(rollups.close)
+    # Minutes written just before a restart may not have been re-aggregated.
+    now = time.time_ns()
+    for project in await asyncio.to_thread(repo.list_projects):
+        rollups.mark(project.id, now - 3600 * 10**9, now + 60 * 10**9)
+    stop_rollups = asyncio.Event()
+    rollup_task = asyncio.create_task(rollups.run(settings.rollup_interval_seconds, stop_rollups))
+
+    async def _stop_rollups() -> None:
+        stop_rollups.set()
+        await rollup_task
+
     writers = Writers(
         spans=TableWriter(factory, tables.spans, max_batch_rows=settings.max_batch_rows,
                           max_queued_rows=settings.max_queued_rows, linger_seconds=settings.writer_linger_seconds,
-                          on_insert=metrics.observe_insert),
+                          on_insert=metrics.observe_insert, on_batch=rollups.mark_batch),
         events=TableWriter(factory, tables.events, max_queued_rows=settings.max_queued_rows),
         metrics=TableWriter(factory, tables.metrics, max_queued_rows=settings.max_queued_rows),
     )  # fmt: skip
+    stack.push_async_callback(_stop_rollups)  # runs after the writers drained
     for w in writers.all():
         await w.start()
         stack.push_async_callback(w.stop)
@@ -203,7 +219,7 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> App:
         default_project=settings.default_project,
         ttl=settings.api_key_cache_seconds,
     )
-    return App(settings, target, repo, auth, pricer, readers, ingestor, metrics, price_cache, default_key)
+    return App(settings, target, repo, auth, pricer, readers, ingestor, metrics, price_cache, rollups, default_key)
 
 
 async def serve(settings: Settings, *, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None,

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     retry_after_seconds: int = 2
     api_key_cache_seconds: float = 30.0
     price_cache_seconds: float = 10.0
+    rollup_interval_seconds: float = Field(default=1.0, gt=0, description="How soon touched minutes are re-aggregated.")
     log_level: str = "INFO"
 
     @field_validator("data_dir")

@@ -14,6 +14,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from storage.clickhouse.rollups import MINUTE_NS, ROLLUP_DIMENSIONS
 from storage.clickhouse.tables import Tables
 
 FORMATS = {"FixedString": "string"}
@@ -239,6 +240,80 @@ class Queries:
             FROM {self.spans} FINAL
             WHERE {where} AND {LLM_CALL}
             GROUP BY bucket_start, group
+            ORDER BY bucket_start, group
+            """,
+            params,
+        )
+
+    def rollup_eligible(self, f: SpanFilter, group_by: str | None) -> bool:
+        """The minute rollup answers usage grouped by model, provider or
+        service (or not grouped) with filters on those dimensions only."""
+        return (group_by is None or group_by in ROLLUP_DIMENSIONS) and not (
+            f.span_type or f.status or f.user_id or f.session_id or f.trace_id or f.attributes or f.text
+        )
+
+    def usage_from_rollup(
+        self, f: SpanFilter, *, bucket: str, group_by: str | None, pending: list[tuple[int, int]]
+    ) -> list[dict[str, Any]]:
+        """Settled whole minutes from `usage_minute`; minutes still pending
+        re-aggregation and the partial minutes at the range's edges from
+        `spans`, so the answer is exact for any range."""
+        if bucket not in BUCKETS:
+            raise QueryError(f"bucket must be one of {sorted(BUCKETS)}")
+        lo = -(-f.start_ns // MINUTE_NS) * MINUTE_NS  # first whole minute
+        hi = f.end_ns // MINUTE_NS * MINUTE_NS  # end of the last whole minute
+        from_spans: list[tuple[int, int]] = []
+        if lo >= hi:
+            lo = hi = f.start_ns
+            from_spans.append((f.start_ns, f.end_ns))
+        else:
+            from_spans += [(f.start_ns, lo), (hi, f.end_ns)]
+            from_spans += [(max(a, lo), min(b, hi)) for a, b in pending if a < hi and b > lo]
+        from_spans = [(a, b) for a, b in from_spans if a < b]
+        params: dict[str, Any] = {"project": f.project_id, "lo": lo, "hi": hi, "bucket": BUCKETS[bucket]}
+        dims = []
+        for name, value in (("service_name", f.service), ("model", f.model), ("provider", f.provider)):
+            if value:
+                dims.append(f"{name} = {{{name}:String}}")
+                params[name] = value
+        dim_sql = "".join(f" AND {d}" for d in dims)
+        pend = []
+        for i, (a, b) in enumerate(from_spans):
+            params[f"pa{i}"], params[f"pb{i}"] = a, b
+            pend.append(f"(start_time >= fromUnixTimestamp64Nano({{pa{i}:Int64}}) AND start_time < fromUnixTimestamp64Nano({{pb{i}:Int64}}))")
+        not_pending = "".join(
+            f" AND NOT (minute >= toDateTime(intDiv({{pa{i}:Int64}}, 1000000000)) AND minute < toDateTime(intDiv({{pb{i}:Int64}}, 1000000000)))"
+            for i in range(len(from_spans))
+        )
+        group_col = ROLLUP_DIMENSIONS[group_by] if group_by else "''"
+        parts = [
+            f"""SELECT toStartOfInterval(minute, toIntervalSecond({{bucket:UInt32}})) AS b, {group_col} AS g,
+                       requests AS rq, errors AS er, uncached_input_tokens AS ui, cache_read_tokens AS cr,
+                       cache_write_tokens AS cw, output_text_tokens AS ot, reasoning_tokens AS rt,
+                       cost_total AS c, provider_cost AS pc, unpriced AS up
+                FROM {self.tables.usage_minute} FINAL
+                WHERE project_id = {{project:String}} AND minute >= toDateTime(intDiv({{lo:Int64}}, 1000000000))
+                  AND minute < toDateTime(intDiv({{hi:Int64}}, 1000000000)){dim_sql}{not_pending}"""
+        ]
+        if pend:
+            parts.append(
+                f"""SELECT toStartOfInterval(toDateTime(start_time), toIntervalSecond({{bucket:UInt32}})) AS b, {group_col} AS g,
+                           toUInt64(1) AS rq, toUInt64(status_code = 2) AS er, uncached_input_tokens AS ui,
+                           cache_read_tokens AS cr, cache_write_tokens AS cw, output_text_tokens AS ot,
+                           reasoning_tokens AS rt, toNullable(toDecimal128(cost_total, 12)) AS c,
+                           toNullable(toDecimal128(provider_cost, 12)) AS pc, toUInt64(cost_total IS NULL) AS up
+                    FROM {self.spans} FINAL
+                    WHERE project_id = {{project:String}} AND ({" OR ".join(pend)}) AND {LLM_CALL}{dim_sql}"""
+            )
+        return self._rows(
+            f"""
+            SELECT toUnixTimestamp(b) AS bucket_start, g AS group, sum(rq) AS requests, sum(er) AS errors,
+                   sum(ui) AS uncached_input_tokens, sum(cr) AS cache_read_tokens, sum(cw) AS cache_write_tokens,
+                   sum(ot) AS output_text_tokens, sum(rt) AS reasoning_tokens,
+                   sum(ui) + sum(cr) + sum(cw) AS input_tokens, sum(ot) + sum(rt) AS output_tokens,
+                   sum(c) AS cost_total, sum(pc) AS provider_cost, sum(up) AS unpriced
+            FROM ({" UNION ALL ".join(parts)})
+            GROUP BY bucket_start, group HAVING sum(rq) > 0
             ORDER BY bucket_start, group
             """,
             params,

@@ -56,6 +56,7 @@ class TableWriter:
         max_queued_rows: int = 500_000,
         linger_seconds: float = 0.005,
         on_insert: Callable[[int, float], None] | None = None,
+        on_batch: Callable[[pa.Table], None] | None = None,
     ) -> None:
         self._client_factory = client_factory
         self._client: Client | None = None
@@ -64,6 +65,7 @@ class TableWriter:
         self.max_queued_rows = max_queued_rows
         self.linger_seconds = linger_seconds
         self._on_insert = on_insert
+        self._on_batch = on_batch
         self._pending: list[_Pending] = []
         self._queued_rows = 0
         self._wakeup = asyncio.Event()
@@ -148,6 +150,11 @@ class TableWriter:
                 self.stats.last_insert_seconds = elapsed
                 if self._on_insert:
                     self._on_insert(merged.num_rows, elapsed)
+                if self._on_batch:
+                    try:
+                        self._on_batch(merged)
+                    except Exception:  # noqa: BLE001 - a listener must not fail the acknowledged write
+                        log.exception("on_batch listener of %s failed", self.table)
                 for item in group:
                     if not item.future.done():
                         item.future.set_result(None)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from collector.api.deps import FilterDep, QueriesDep
+from collector.api.deps import AppDep, FilterDep, QueriesDep
 from collector.api.serialize import clean_row
 from storage.clickhouse.queries import QueryError
 
@@ -17,14 +17,20 @@ router = APIRouter(tags=["analytics"])
 def usage(
     f: FilterDep,
     q: QueriesDep,
+    app: AppDep,
     bucket: Annotated[str, Query(pattern="^(minute|hour|day)$")] = "hour",
     group_by: Annotated[str | None, Query(description="model, provider, service, user, session, span_type, operation, status or attr:<key>")] = None,
 ) -> dict[str, Any]:
     try:
-        rows = q.usage(f, bucket=bucket, group_by=group_by)
+        if q.rollup_eligible(f, group_by):
+            source = "rollup"
+            rows = q.usage_from_rollup(f, bucket=bucket, group_by=group_by, pending=app.rollups.pending(f.project_id))
+        else:
+            source = "spans"
+            rows = q.usage(f, bucket=bucket, group_by=group_by)
     except QueryError as exc:
         raise HTTPException(422, str(exc)) from exc
-    return {"bucket": bucket, "group_by": group_by, "items": [clean_row(r) for r in rows]}
+    return {"bucket": bucket, "group_by": group_by, "source": source, "items": [clean_row(r) for r in rows]}
 
 
 @router.get("/latency")

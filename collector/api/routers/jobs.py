@@ -38,7 +38,7 @@ async def submit_reprice(body: RepriceRequest, project: ProjectDep, app: AppDep)
         app.repo.create_job, project, "reprice", {"start_ns": start_ns, "end_ns": end_ns}
     )
     app.price_cache.clear()
-    app.spawn(reprice_job(app.target, app.repo, app.pricer, job.id, project, start_ns, end_ns))
+    app.spawn(reprice_job(app.target, app.repo, app.pricer, app.rollups, job.id, project, start_ns, end_ns))
     return _job(job)
 
 

@@ -12,3 +12,6 @@ ENGINE = Distributed('{llmobs_cluster}', '{llmobs_database}', 'genai_metrics', r
 
 CREATE TABLE IF NOT EXISTS {db}trace_index_dist {on_cluster} AS {db}trace_index
 ENGINE = Distributed('{llmobs_cluster}', '{llmobs_database}', 'trace_index', cityHash64(trace_id));
+
+CREATE TABLE IF NOT EXISTS {db}usage_minute_dist {on_cluster} AS {db}usage_minute
+ENGINE = Distributed('{llmobs_cluster}', '{llmobs_database}', 'usage_minute', cityHash64(project_id, minute));

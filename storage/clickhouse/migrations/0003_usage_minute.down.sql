@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS {db}usage_minute {on_cluster};
