@@ -259,6 +259,25 @@ def generate_child(data_dir: Path, n_spans: int, optimize: bool, repeats: int) -
             t0 = time.perf_counter()
             client.command("OPTIMIZE TABLE spans FINAL")
             out["optimize_s"] = time.perf_counter() - t0
+        # The server keeps exact per-minute usage rollups by re-aggregating the
+        # minutes its writer touched; rows written here bypass the writer, so
+        # re-aggregate the whole window once with the server's own code.
+        try:
+            from storage.clickhouse.rollups import Rollups
+            from storage.clickhouse.tables import Tables
+        except ImportError:  # a server tree without rollups
+            Rollups = None  # type: ignore[assignment,misc]  # noqa: N806
+        if Rollups is not None:
+            t0 = time.perf_counter()
+            ru = Rollups(lambda: clickhouse_connect.get_client(dsn=f"chdb://{data_dir / 'clickhouse'}"), Tables())
+            projects = [r[0] for r in client.query("SELECT DISTINCT project_id FROM spans").result_rows]
+            for proj in projects:
+                for d in range(32):  # a day per range: bounded memory per INSERT ... SELECT
+                    lo = now_ns - (32 - d) * DAY_NS
+                    ru.mark(proj, lo, lo + DAY_NS)
+            ru.refresh()
+            ru.close()
+            out["rollup_backfill_s"] = time.perf_counter() - t0
         row = client.query(
             "SELECT count(), sum(rows), sum(bytes_on_disk), sum(data_uncompressed_bytes) FROM system.parts "
             "WHERE table = 'spans' AND active"
@@ -299,8 +318,12 @@ def generate_child(data_dir: Path, n_spans: int, optimize: bool, repeats: int) -
         f7 = SpanFilter("default", end - 7 * DAY_NS, end)
         f1 = SpanFilter("default", end - DAY_NS, end)
         ids = iter(out["trace_ids"])
+        usage30 = (
+            (lambda: q.usage_from_rollup(f30, bucket="day", group_by="model", pending=[]))
+            if hasattr(q, "usage_from_rollup") else (lambda: q.usage(f30, bucket="day", group_by="model"))
+        )  # fmt: skip
         direct = {
-            "cost by model by day, 30 d": lambda: q.usage(f30, bucket="day", group_by="model"),
+            "cost by model by day, 30 d": usage30,
             "trace by id": lambda: q.trace("default", next(ids)),
             "latency p50/p95/p99 by model, 7 d": lambda: q.latency(f7, group_by="model"),
             "cost by user by day, 30 d": lambda: q.usage(f30, bucket="day", group_by="user"),
@@ -325,34 +348,49 @@ def generate_child(data_dir: Path, n_spans: int, optimize: bool, repeats: int) -
             ),
         }
         out["explain"] = {k: "\n".join(r[0] for r in client.query(v).result_rows) for k, v in explains.items()}
-        # the same two reads with the settings a fix would use, for the report
+        # the same reads with what a fix would change, for the report.  Trace
+        # variants fetch every column of the trace (as q.trace does), each
+        # repeat with another trace id (the query condition cache is per query).
+        pool = out["trace_ids"][100:]
+        starts = dict(client.query(
+            "SELECT toString(trace_id), toUnixTimestamp64Nano(min(start_time)) FROM spans WHERE project_id = 'default' "
+            "AND trace_id IN %(ids)s GROUP BY trace_id", parameters={"ids": pool},
+        ).result_rows)  # fmt: skip
+        it = iter(pool * 3)
+        tr = "SELECT * FROM spans {final} WHERE project_id = 'default' AND trace_id = {{tid:String}}{window} ORDER BY start_time{settings}"
+        win = (" AND start_time >= fromUnixTimestamp64Nano({lo:Int64}) AND start_time < fromUnixTimestamp64Nano({hi:Int64})")
+        nm = " SETTINGS do_not_merge_across_partitions_select_final = 1"
+
+        def trace_q(final: str, window: str, settings: str):  # type: ignore[no-untyped-def]
+            sql = tr.format(final=final, window=window, settings=settings)
+
+            def run() -> None:
+                tid = next(it)
+                st = int(starts.get(tid, now_ns))
+                client.query(sql, parameters={"tid": tid, "lo": st - 3600 * 10**9, "hi": st + 3600 * 10**9},
+                             query_formats={"FixedString": "string"})  # fmt: skip
+
+            return run
+
+        cost = (
+            "SELECT toStartOfDay(start_time) d, model, sum(cost_total) FROM spans {final} WHERE project_id = 'default' "
+            "AND start_time >= fromUnixTimestamp64Nano(%d) AND counts_usage = 1 AND span_type IN ('llm','embedding') "
+            "GROUP BY d, model{settings}" % (end - 30 * DAY_NS)
+        )
         variants = {
-            "trace by id, no FINAL": f"SELECT count() FROM (SELECT * FROM spans WHERE project_id = 'default' AND trace_id = '{tid}')",
-            "trace by id, FINAL": f"SELECT count() FROM (SELECT * FROM spans FINAL WHERE project_id = 'default' AND trace_id = '{tid}')",
-            "trace by id, FINAL + do_not_merge_across_partitions_select_final": (
-                f"SELECT count() FROM (SELECT * FROM spans FINAL WHERE project_id = 'default' AND trace_id = '{tid}') "
-                "SETTINGS do_not_merge_across_partitions_select_final = 1"
-            ),
-            "cost by model by day, no FINAL": (
-                "SELECT toStartOfDay(start_time) d, model, sum(cost_total) FROM spans WHERE project_id = 'default' "
-                "AND start_time >= fromUnixTimestamp64Nano(%d) AND counts_usage = 1 AND span_type IN ('llm','embedding') "
-                "GROUP BY d, model" % (end - 30 * DAY_NS)
-            ),
-            "cost by model by day, FINAL": (
-                "SELECT toStartOfDay(start_time) d, model, sum(cost_total) FROM spans FINAL WHERE project_id = 'default' "
-                "AND start_time >= fromUnixTimestamp64Nano(%d) AND counts_usage = 1 AND span_type IN ('llm','embedding') "
-                "GROUP BY d, model" % (end - 30 * DAY_NS)
-            ),
-            "cost by model by day, FINAL + do_not_merge_across_partitions_select_final": (
-                "SELECT toStartOfDay(start_time) d, model, sum(cost_total) FROM spans FINAL WHERE project_id = 'default' "
-                "AND start_time >= fromUnixTimestamp64Nano(%d) AND counts_usage = 1 AND span_type IN ('llm','embedding') "
-                "GROUP BY d, model SETTINGS do_not_merge_across_partitions_select_final = 1" % (end - 30 * DAY_NS)
-            ),
+            "trace by id, SELECT * FINAL (as the API)": trace_q("FINAL", "", ""),
+            "trace by id, SELECT * without FINAL": trace_q("", "", ""),
+            "trace by id, FINAL + do_not_merge_across_partitions_select_final": trace_q("FINAL", "", nm),
+            "trace by id, FINAL + start_time +-1 h known (a trace-index table's answer)": trace_q("FINAL", win, ""),
+            "trace by id, same + do_not_merge_across_partitions_select_final": trace_q("FINAL", win, nm),
+            "cost by model by day, raw spans, no FINAL": lambda: client.query(cost.format(final="", settings="")),
+            "cost by model by day, raw spans, FINAL": lambda: client.query(cost.format(final="FINAL", settings="")),
+            "cost by model by day, raw spans, FINAL + do_not_merge...": lambda: client.query(cost.format(final="FINAL", settings=nm)),
         }
         vt: dict[str, list[float]] = {}
-        for name, sql in variants.items():
-            client.query(sql)
-            vt[name] = _time(lambda sql=sql: client.query(sql), repeats)
+        for name, fn in variants.items():
+            fn()
+            vt[name] = _time(fn, repeats)
         out["variants_ms"] = vt
     finally:
         client.close()
@@ -459,6 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  generated in {gen['generate_s']:.1f} s ({gen['parts_after_insert']} parts), "
         + (f"OPTIMIZE FINAL {gen['optimize_s']:.1f} s, " if "optimize_s" in gen else "")
+        + (f"rollup backfill {gen['rollup_backfill_s']:.1f} s, " if "rollup_backfill_s" in gen else "")
         + f"{gen['parts']} active parts, {gen['bytes_on_disk'] / 2**20:,.0f} MiB active on disk "
         f"({gen['bytes_on_disk'] / gen['rows']:.0f} B/span; {gen['bytes_uncompressed'] / 2**20:,.0f} MiB uncompressed); "
         f"directory {disk_after_child / 2**20:,.0f} MiB; child process {child_s:.1f} s"

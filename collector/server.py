@@ -19,6 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 
+import pyarrow as pa
 import uvicorn
 from clickhouse_connect.driver.client import Client
 
@@ -28,6 +29,7 @@ from collector.metrics import ServerMetrics
 from collector.otlp.grpc_receiver import build_grpc_server
 from collector.otlp.http_receiver import build_otlp_http_app
 from collector.pricing import Pricer
+from collector.reconcile import LayerReconciler
 from collector.settings import Settings
 from collector.otlp import errors
 from collector.pipeline import Prepared, Preparer, init_worker, run_in_worker, warm_up
@@ -184,21 +186,34 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> App:
     now = time.time_ns()
     for project in await asyncio.to_thread(repo.list_projects):
         rollups.mark(project.id, now - 3600 * 10**9, now + 60 * 10**9)
-    stop_rollups = asyncio.Event()
+    reconciler = LayerReconciler(factory, tables, rollups)
+    stack.callback(reconciler.close)
+    stop_rollups, stop_reconciler = asyncio.Event(), asyncio.Event()
     rollup_task = asyncio.create_task(rollups.run(settings.rollup_interval_seconds, stop_rollups))
+    reconcile_task = asyncio.create_task(reconciler.run(settings.rollup_interval_seconds, stop_reconciler))
 
     async def _stop_rollups() -> None:
         stop_rollups.set()
         await rollup_task
 
+    async def _stop_reconciler() -> None:
+        stop_reconciler.set()
+        await reconcile_task
+
+    def on_spans_written(batch: pa.Table) -> None:
+        reconciler.mark_batch(batch)
+        rollups.mark_batch(batch)
+
     writers = Writers(
         spans=TableWriter(factory, tables.spans, max_batch_rows=settings.max_batch_rows,
                           max_queued_rows=settings.max_queued_rows, linger_seconds=settings.writer_linger_seconds,
-                          on_insert=metrics.observe_insert, on_batch=rollups.mark_batch),
+                          on_insert=metrics.observe_insert, on_batch=on_spans_written),
         events=TableWriter(factory, tables.events, max_queued_rows=settings.max_queued_rows),
         metrics=TableWriter(factory, tables.metrics, max_queued_rows=settings.max_queued_rows),
     )  # fmt: skip
-    stack.push_async_callback(_stop_rollups)  # runs after the writers drained
+    # Exit order (LIFO): writers drain, then the reconciler, then the rollups.
+    stack.push_async_callback(_stop_rollups)
+    stack.push_async_callback(_stop_reconciler)
     for w in writers.all():
         await w.start()
         stack.push_async_callback(w.stop)
