@@ -251,7 +251,10 @@ def generate_child(data_dir: Path, n_spans: int, optimize: bool, repeats: int) -
         now_ns = time.time_ns()
         t0 = time.perf_counter()
         # the engine inserts in blocks of max_insert_block_size rows; one part per day per block
-        client.command(generation_sql(n_spans, now_ns), settings={"max_partitions_per_insert_block": 1000})
+        client.command(
+            generation_sql(n_spans, now_ns),
+            settings={"max_partitions_per_insert_block": 1000, "max_insert_threads": 2, "max_threads": 2},
+        )
         out["generate_s"] = time.perf_counter() - t0
         out["now_ns"] = now_ns
         out["parts_after_insert"] = int(client.command("SELECT count() FROM system.parts WHERE table = 'spans' AND active"))
@@ -336,7 +339,16 @@ def generate_child(data_dir: Path, n_spans: int, optimize: bool, repeats: int) -
         out["direct_ms"] = timings
         # EXPLAIN: which parts/granules the slow reads touch
         tid = out["trace_ids"][-1]
+        tstart = client.query(
+            "SELECT toUnixTimestamp64Nano(min(start_time)) FROM spans WHERE project_id = 'default' AND trace_id = %(t)s",
+            parameters={"t": tid},
+        ).result_rows[0][0]
         explains = {
+            "trace by id, with the +-1 h window trace_index gives": (
+                "EXPLAIN indexes = 1 SELECT * FROM spans FINAL WHERE project_id = 'default' AND trace_id = '%s' "
+                "AND start_time >= fromUnixTimestamp64Nano(%d) AND start_time <= fromUnixTimestamp64Nano(%d)"
+                % (tid, tstart - 3600 * 10**9, tstart + 3600 * 10**9)
+            ),
             "trace by id": (
                 "EXPLAIN indexes = 1 SELECT * FROM spans FINAL WHERE project_id = 'default' AND trace_id = '%s'" % tid
             ),
