@@ -78,6 +78,7 @@ def up(
         overrides["host"] = host
     settings = Settings(**overrides)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from collector.server import serve
 
     async def main() -> None:

@@ -132,6 +132,7 @@ _worker: Preparer | None = None
 def init_worker(database_url: str, default_retention_days: int, cache_seconds: float, max_request_bytes: int) -> None:
     global _worker  # noqa: PLW0603 - one context per worker process, by design
     logging.basicConfig(level=os.environ.get("LLMOBS_LOG_LEVEL", "INFO"))
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     _worker = Preparer(database_url, default_retention_days, cache_seconds, max_request_bytes)
 
 
