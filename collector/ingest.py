@@ -15,6 +15,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from google.protobuf.message import Message
+
 from collector.otlp import errors
 from collector.pipeline import Prepared
 from storage.clickhouse.writer import QueueFull, TableWriter, WriteFailed
@@ -27,6 +29,16 @@ class ExportOutcome:
     rejected: int = 0
     message: str = ""
     accepted: int = 0
+
+    def response(self, response_cls: type[Message]) -> Message:
+        """The OTLP Export*ServiceResponse, with partial_success when needed."""
+        resp = response_cls()
+        if self.rejected or self.message:
+            ps = resp.partial_success
+            if hasattr(ps, "rejected_spans"):
+                ps.rejected_spans = self.rejected
+            ps.error_message = self.message
+        return resp
 
 
 @dataclass(slots=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from collector.otlp import decode, errors
 from collector.pricing import Pricer
 from collector.rows import spans_to_batch
 from collector.signals import logs_to_events, metrics_to_rows
+from collector.ttl_cache import TTLCache
 from storage.metadata.types import PriceOverride
 
 log = logging.getLogger(__name__)
@@ -56,21 +56,6 @@ def _ipc(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-class _TTL:
-    def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self._data: dict[str, tuple[float, Any]] = {}
-
-    def get(self, key: str, load):  # type: ignore[no-untyped-def]
-        now = time.monotonic()
-        hit = self._data.get(key)
-        if hit and hit[0] > now:
-            return hit[1]
-        value = load(key)
-        self._data[key] = (now + self.ttl, value)
-        return value
-
-
 class Preparer:
     """Per-process ingest context: a pricer whose overrides and the projects'
     retention come from the metadata DB, cached for `cache_seconds`."""
@@ -81,8 +66,8 @@ class Preparer:
 
         self._repo = MetadataRepo(make_engine(database_url))
         self._default_retention = default_retention_days
-        self._prices = _TTL(cache_seconds)
-        self._retention = _TTL(60.0)
+        self._prices = TTLCache(cache_seconds)
+        self._retention = TTLCache(60.0)
         self.max_request_bytes = max_request_bytes
         self.pricer = Pricer(self.overrides)
 

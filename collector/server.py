@@ -31,6 +31,7 @@ from collector.otlp.http_receiver import build_otlp_http_app
 from collector.pricing import Pricer
 from collector.reconcile import LayerReconciler
 from collector.settings import Settings
+from collector.ttl_cache import TTLCache
 from collector.otlp import errors
 from collector.pipeline import Prepared, Preparer, init_worker, run_in_worker, warm_up
 from storage.clickhouse import migrate
@@ -68,24 +69,6 @@ class ReaderPool:
             self._clients.get_nowait().close()
 
 
-class _TTLCache:
-    def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self._data: dict[str, tuple[float, object]] = {}
-
-    def get(self, key: str, load):  # type: ignore[no-untyped-def]
-        now = time.monotonic()
-        hit = self._data.get(key)
-        if hit and hit[0] > now:
-            return hit[1]
-        value = load(key)
-        self._data[key] = (now + self.ttl, value)
-        return value
-
-    def clear(self) -> None:
-        self._data.clear()
-
-
 @dataclass
 class App:
     """Everything a request handler may need, built once at start."""
@@ -98,7 +81,7 @@ class App:
     readers: ReaderPool
     ingestor: Ingestor
     metrics: ServerMetrics
-    price_cache: _TTLCache
+    price_cache: TTLCache
     rollups: Rollups
     default_key: str | None = None
     background: set[asyncio.Task] = field(default_factory=set)
@@ -169,7 +152,7 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> App:
     target, repo = await asyncio.to_thread(prepare_storage, settings)
     _, default_key = await asyncio.to_thread(repo.ensure_default_project, settings.default_project)
     metrics = ServerMetrics()
-    price_cache = _TTLCache(settings.price_cache_seconds)
+    price_cache = TTLCache(settings.price_cache_seconds)
 
     def overrides(project_id: str):  # type: ignore[no-untyped-def]
         return price_cache.get(project_id, repo.list_price_overrides)

@@ -51,13 +51,7 @@ def _export_handler(signal: str, response_cls: type[Message], ingestor: Ingestor
             details = status_message(err).SerializeToString()
             await context.abort(err.grpc_code, err.message, trailing_metadata=(("grpc-status-details-bin", details),))
             raise  # unreachable: abort raises
-        resp = response_cls()
-        if outcome.rejected or outcome.message:
-            ps = resp.partial_success
-            if hasattr(ps, "rejected_spans"):
-                ps.rejected_spans = outcome.rejected
-            ps.error_message = outcome.message
-        return resp
+        return outcome.response(response_cls)
 
     return export
 

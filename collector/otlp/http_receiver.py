@@ -82,13 +82,7 @@ def build_otlp_http_app(ingestor: Ingestor, auth: Authenticator, max_request_byt
             return _error(err, mtype)
         except ClientDisconnect:
             return Response(status_code=499)
-        resp = response_cls()
-        if outcome.rejected or outcome.message:
-            ps = resp.partial_success
-            if hasattr(ps, "rejected_spans"):
-                ps.rejected_spans = outcome.rejected
-            ps.error_message = outcome.message
-        return _encode(resp, mtype)
+        return _encode(outcome.response(response_cls), mtype)
 
     async def traces(request: Request) -> Response:
         return await handle(request, "traces", ExportTraceServiceResponse)
