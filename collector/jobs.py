@@ -96,7 +96,6 @@ async def reprice_job(
         await asyncio.to_thread(repo.update_job_progress, job_id, 0.0)
         result = await asyncio.to_thread(run_reprice, target, repo, pricer, job_id, project_id, start_ns, end_ns)
         rollups.mark(project_id, start_ns, end_ns)  # costs changed: re-aggregate those minutes
-        await asyncio.to_thread(rollups.refresh)
     except Exception as exc:  # noqa: BLE001 - a job failure is recorded, not raised
         log.exception("reprice job %s failed", job_id)
         await asyncio.to_thread(repo.finish_job, job_id, "failed", None, f"{type(exc).__name__}: {exc}")

@@ -36,8 +36,7 @@ class LayerReconciler:
         self._tables = tables
         self._rollups = rollups
         self._lock = threading.Lock()
-        # project -> (trace ids, min start, max start)
-        self._pending: dict[str, tuple[set[str], int, int]] = {}
+        self._pending: dict[str, set[str]] = {}  # project -> trace ids to look at
         self.flipped = 0
 
     def mark_batch(self, batch: pa.Table) -> None:
@@ -46,13 +45,9 @@ class LayerReconciler:
             return
         for project in pc.unique(llm.column("project_id")).to_pylist():
             part = llm.filter(pc.equal(llm.column("project_id"), project))
-            starts = pc.cast(part.column("start_time"), pa.int64())
-            lo, hi = pc.min(starts).as_py(), pc.max(starts).as_py()
             ids = set(pc.unique(part.column("trace_id")).to_pylist())
             with self._lock:
-                known, a, b = self._pending.get(project, (set(), lo, hi))
-                known |= ids
-                self._pending[project] = (known, min(a, lo), max(b, hi))
+                self._pending.setdefault(project, set()).update(ids)
 
     def reconcile(self) -> int:
         with self._lock:
@@ -63,23 +58,22 @@ class LayerReconciler:
             self._client = self._client_factory()
         flipped = 0
         try:
-            for project, (trace_ids, lo, hi) in work.items():
+            for project, trace_ids in work.items():
                 ids = sorted(trace_ids)
                 for i in range(0, len(ids), 5000):
-                    flipped += self._one(project, ids[i : i + 5000], lo, hi)
+                    flipped += self._one(project, ids[i : i + 5000])
         except Exception:
             with self._lock:  # try these traces again next round (the rule is idempotent)
-                for project, (ids_, lo, hi) in work.items():
-                    known, a, b = self._pending.get(project, (set(), lo, hi))
-                    self._pending[project] = (known | ids_, min(a, lo), max(b, hi))
+                for project, ids_ in work.items():
+                    self._pending.setdefault(project, set()).update(ids_)
             raise
         self.flipped += flipped
         return flipped
 
-    def _one(self, project: str, trace_ids: list[str], lo: int, hi: int) -> int:
+    def _one(self, project: str, trace_ids: list[str]) -> int:
         assert self._client is not None
-        rows = sql.trace_shapes(self._client, self._tables, project, trace_ids, lo, hi)
-        nodes = [Node(t, s, p, typ in _USAGE, d == "vllm") for t, s, p, typ, d, _, _ in rows]
+        rows = sql.trace_shapes(self._client, self._tables, project, trace_ids)
+        nodes = [Node(t, s, p, bool(usage), bool(server)) for t, s, p, usage, server, _, _ in rows]
         drop = not_counted(nodes)
         todo = [(t, s, start) for t, s, _, _, _, counted, start in rows if counted and (t, s) in drop]
         if not todo:

@@ -13,25 +13,18 @@ from storage.clickhouse.queries import FORMATS
 from storage.clickhouse.schema import SPAN_COLUMNS
 from storage.clickhouse.tables import Tables
 
-HOUR_NS = 3600 * 10**9
-
-
-def trace_shapes(
-    client: Client, tables: Tables, project_id: str, trace_ids: list[str], lo_ns: int, hi_ns: int
-) -> list[tuple[Any, ...]]:
-    """(trace_id, span_id, parent_span_id, span_type, dialect, counts_usage,
-    start_ns) of every span of the given traces.  Traces are looked for an
-    hour either side of where the new spans fell."""
+def trace_shapes(client: Client, tables: Tables, project_id: str, trace_ids: list[str]) -> list[tuple[Any, ...]]:
+    """(trace_id, span_id, parent_span_id, is_usage, is_server, counts_usage,
+    start_ns) of every span of the given traces, from `span_links` (a few
+    primary-key ranges per trace)."""
     if not trace_ids:
         return []
     res = client.query(
-        f"""SELECT toString(trace_id), toString(span_id), parent_span_id, span_type, dialect, counts_usage,
+        f"""SELECT toString(trace_id), toString(span_id), parent_span_id, is_usage, is_server, counts_usage,
                    toUnixTimestamp64Nano(start_time)
-            FROM {tables.spans} FINAL
-            WHERE project_id = {{p:String}}
-              AND start_time >= fromUnixTimestamp64Nano({{lo:Int64}}) AND start_time < fromUnixTimestamp64Nano({{hi:Int64}})
-              AND trace_id IN {{ids:Array(String)}}""",
-        parameters={"p": project_id, "lo": lo_ns - HOUR_NS, "hi": hi_ns + HOUR_NS, "ids": trace_ids},
+            FROM {tables.span_links} FINAL
+            WHERE project_id = {{p:String}} AND trace_id IN {{ids:Array(String)}}""",
+        parameters={"p": project_id, "ids": trace_ids},
         query_formats=FORMATS,
     )
     return res.result_rows

@@ -79,7 +79,14 @@ class Rollups:
     """Marks touched minutes and re-aggregates them.  Thread-safe marks (the
     writer calls `mark_batch` from its insert callback)."""
 
-    def __init__(self, client_factory: Callable[[], Client], tables: Tables, rollup_table: str = "usage_minute") -> None:
+    def __init__(
+        self,
+        client_factory: Callable[[], Client],
+        tables: Tables,
+        rollup_table: str = "usage_minute",
+        *,
+        settle_seconds: float = 5.0,
+    ) -> None:
         self._client_factory = client_factory
         self._client: Client | None = None
         self._tables = tables
@@ -88,6 +95,9 @@ class Rollups:
         self._dirty: dict[str, list[Range]] = {}
         self._refreshing: dict[str, list[Range]] = {}
         self._sql = _insert_sql(tables, rollup_table)
+        # A minute is aggregated once it has ended (plus a grace period), not
+        # while spans still pour into it: the open minute is read from spans.
+        self._settle_ns = int(settle_seconds * 1e9)
         self.refreshes = 0
 
     def mark(self, project_id: str, lo_ns: int, hi_ns: int) -> None:
@@ -107,11 +117,24 @@ class Rollups:
         with self._lock:
             return _merge(self._dirty.get(project_id, []) + self._refreshing.get(project_id, []))
 
-    def refresh(self) -> int:
-        """Re-aggregate every marked minute now; returns how many ranges ran."""
+    def refresh(self, now_ns: int | None = None, *, everything: bool = False) -> int:
+        """Re-aggregate the marked minutes that have settled (all of them with
+        `everything`); returns how many ranges ran."""
+        cutoff = (time.time_ns() if now_ns is None else now_ns) - self._settle_ns
+        cutoff -= cutoff % MINUTE_NS
         with self._lock:
-            work = {p: _merge(r) for p, r in self._dirty.items() if r}
-            self._dirty = {}
+            work: dict[str, list[Range]] = {}
+            keep: dict[str, list[Range]] = {}
+            for p, ranges in self._dirty.items():
+                for lo, hi in _merge(ranges):
+                    if everything or hi <= cutoff:
+                        work.setdefault(p, []).append((lo, hi))
+                    elif lo < cutoff:
+                        work.setdefault(p, []).append((lo, cutoff))
+                        keep.setdefault(p, []).append((cutoff, hi))
+                    else:
+                        keep.setdefault(p, []).append((lo, hi))
+            self._dirty = keep
             for p, r in work.items():
                 self._refreshing.setdefault(p, []).extend(r)
         if not work:
@@ -150,7 +173,7 @@ class Rollups:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
             except TimeoutError:
                 pass
-        await asyncio.to_thread(self.refresh)
+        await asyncio.to_thread(self.refresh, everything=True)
 
     def close(self) -> None:
         if self._client is not None:

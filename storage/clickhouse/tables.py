@@ -18,9 +18,11 @@ class Tables:
     metrics: str = "genai_metrics"
     trace_index: str = "trace_index"
     usage_minute: str = "usage_minute"
+    span_links: str = "span_links"
 
     @classmethod
     def for_cluster(cls, cluster: str | None) -> "Tables":
         if not cluster:
             return cls()
-        return cls("spans_dist", "genai_events_dist", "genai_metrics_dist", "trace_index_dist", "usage_minute_dist")
+        return cls("spans_dist", "genai_events_dist", "genai_metrics_dist", "trace_index_dist", "usage_minute_dist",
+                   "span_links_dist")

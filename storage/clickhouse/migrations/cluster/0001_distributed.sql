@@ -15,3 +15,6 @@ ENGINE = Distributed('{llmobs_cluster}', '{llmobs_database}', 'trace_index', cit
 
 CREATE TABLE IF NOT EXISTS {db}usage_minute_dist {on_cluster} AS {db}usage_minute
 ENGINE = Distributed('{llmobs_cluster}', '{llmobs_database}', 'usage_minute', cityHash64(project_id, minute));
+
+CREATE TABLE IF NOT EXISTS {db}span_links_dist {on_cluster} AS {db}span_links
+ENGINE = Distributed('{llmobs_cluster}', '{llmobs_database}', 'span_links', cityHash64(trace_id));
