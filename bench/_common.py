@@ -48,7 +48,7 @@ class Percentiles:
     max: float
 
     @classmethod
-    def of(cls, values: list[float]) -> "Percentiles":
+    def of(cls, values: list[float]) -> Percentiles:
         if not values:
             nan = float("nan")
             return cls(0, nan, nan, nan, nan, nan, nan)
@@ -153,7 +153,7 @@ class RssSampler:
                 return
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         if self.pid:
             self._thread = threading.Thread(target=self._run, daemon=True, name="rss-sampler")
             self._thread.start()

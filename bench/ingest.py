@@ -54,12 +54,12 @@ from bench._common import (
     ServerProc,
     machine_info,
     proc_rss_bytes,
+    proc_tree,
     server_env,
     server_root,
     start_server,
     table,
     tree_cpu_seconds,
-    proc_tree,
     write_json,
 )
 from bench.traffic import BatchStats, build_batches
@@ -221,7 +221,9 @@ def generate(total_spans: int, batch: int, workers: int, path: Path) -> tuple[li
 
 def decode_baseline(path: Path, slices: list[tuple[int, int]], counts: list[int]) -> dict[str, Any]:
     from google.protobuf.internal import api_implementation
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
 
     bodies = _load(str(path), slices)
     spans = sum(counts)
@@ -261,7 +263,9 @@ def _pipeline_measure(path: Path, max_spans: int = 40_000) -> dict[str, Any]:
     """decode + normalize + layers + price + rows, as collector.ingest does it."""
     idx = json.loads(path.with_suffix(".index.json").read_text())
     slices, counts = [tuple(x) for x in idx["slices"]], idx["counts"]
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
 
     from collector.normalize.layers import resolve_layers
     from collector.normalize.spans import normalize_traces
@@ -307,6 +311,12 @@ def _pipeline_measure(path: Path, max_spans: int = 40_000) -> dict[str, Any]:
         "spans_per_s": k / total,
         "us_per_span": {name: v / k * 1e6 for name, v in stages.items()},
     }
+
+
+class ServerDied(RuntimeError):
+    def __init__(self, rc: int | None, log: str) -> None:
+        super().__init__(f"the server exited with {rc} during the phase; log tail:\n{log}")
+        self.rc = rc
 
 
 # ---- one phase -----------------------------------------------------------------------------
@@ -397,6 +407,8 @@ def run_phase(srv: ServerProc, protocol: str, n_exp: int, batch: int, payload: P
     with RssSampler(srv.pid, 0.1) as rss:
         go.set()
         reports: list[ExporterReport] = [out.get(timeout=3600) for _ in procs]
+        if srv.proc is not None and srv.proc.poll() is not None:
+            raise ServerDied(srv.proc.returncode, srv.log_tail())
         # Poll the API until every LLM call sent is counted.
         start_ns = stats.min_start_ns - 3600 * 10**9
         end_ns = stats.max_start_ns + 3600 * 10**9
@@ -510,11 +522,20 @@ def main(argv: list[str] | None = None) -> int:
     tag = time.strftime("%H%M%S")
     phases: list[PhaseResult] = []
     hwm = n_procs = None
+    crash = ""
     try:
         for proto in protocols:
+            if crash:
+                break
             for n in exporters:
                 print(f"phase {proto} x{n} ...", flush=True)
-                pr = run_phase(srv, proto, n, args.batch, payload, slices, counts, stats, args, tag)
+                try:
+                    pr = run_phase(srv, proto, n, args.batch, payload, slices, counts, stats, args, tag)
+                except (ServerDied, httpx.TransportError) as exc:
+                    rc = srv.proc.poll() if srv.proc else None
+                    crash = f"phase {proto} x{n}: server gone (exit code {rc}): {exc}"
+                    print("  " + crash, flush=True)
+                    break
                 phases.append(pr)
                 print(
                     f"  stored {pr.stored_spans_per_s:,.0f} spans/s, acked {pr.acked_spans_per_s:,.0f}, "
@@ -522,8 +543,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"retries {pr.retries}, errors {pr.errors or '-'}",
                     flush=True,
                 )
-        hwm = sum(proc_rss_bytes(p)[1] for p in proc_tree(srv.pid)) if srv.pid else None
-        n_procs = len(proc_tree(srv.pid)) if srv.pid else None
+        if srv.pid and srv.proc.poll() is None:
+            hwm = sum(proc_rss_bytes(p)[1] for p in proc_tree(srv.pid))
+            n_procs = len(proc_tree(srv.pid))
     finally:
         rc = srv.stop() if own else None
     if own and rc not in (0, -15):
@@ -566,8 +588,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nserver peak RSS over the whole run (sum of VmHWM over its {n_procs} process(es)): {hwm / 2**20:,.0f} MB")
     print("server cores / client cores = CPU seconds used during the run (server: its whole process tree) / wall seconds; "
           f"{os.cpu_count()} = the whole machine")
+    if crash:
+        print(f"\nRUN INCOMPLETE: {crash}")
     if args.json:
         path = write_json("ingest", {
+            "crash": crash,
             "machine": info, "args": vars(args), "traffic": asdict(stats), "generation_s": gen_s,
             "baseline_decode": dec, "baseline_pipeline": pipe, "phases": [asdict(p) for p in phases],
             "server_peak_rss_bytes": hwm,
@@ -579,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     else:
         print(f"kept {work}")
-    return 0 if all(p.queryable and not p.failed_exports for p in phases) else 1
+    return 0 if not crash and all(p.queryable and not p.failed_exports for p in phases) else 1
 
 
 if __name__ == "__main__":

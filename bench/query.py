@@ -106,13 +106,7 @@ def generation_sql(n_spans: int, now_ns: int) -> str:
     priced = _sql_array([1 if m[2] is not None else 0 for m in MODELS])
     cum_sql = _sql_array(cum)
     # a 512-word vocabulary, repeated words from a fixed list
-    words = ("the a of to and in for on with is was are be this that it not or have customer order invoice refund "
-             "shipping account password reset billing plan upgrade cancel error timeout latency database query index "
-             "table column row cluster node replica function method class module import return value string number "
-             "list object json schema please could would should thanks hello sorry issue problem question answer help "
-             "explain summary document section paragraph page title author date version release note weather forecast "
-             "price cost tokens model prompt reply search result source reference link context retrieval embedding "
-             "vector score rank user session trace span event metric log alert dashboard chart report export").split()  # fmt: skip
+    words = ["the", "a", "of", "to", "and", "in", "for", "on", "with", "is", "was", "are", "be", "this", "that", "it", "not", "or", "have", "customer", "order", "invoice", "refund", "shipping", "account", "password", "reset", "billing", "plan", "upgrade", "cancel", "error", "timeout", "latency", "database", "query", "index", "table", "column", "row", "cluster", "node", "replica", "function", "method", "class", "module", "import", "return", "value", "string", "number", "list", "object", "json", "schema", "please", "could", "would", "should", "thanks", "hello", "sorry", "issue", "problem", "question", "answer", "help", "explain", "summary", "document", "section", "paragraph", "page", "title", "author", "date", "version", "release", "note", "weather", "forecast", "price", "cost", "tokens", "model", "prompt", "reply", "search", "result", "source", "reference", "link", "context", "retrieval", "embedding", "vector", "score", "rank", "user", "session", "trace", "span", "event", "metric", "log", "alert", "dashboard", "chart", "report", "export"]  # fmt: skip
     vocab = [f"{words[i % len(words)]}{'' if i < len(words) else i // len(words)}" for i in range(VOCAB_SIZE)]
     vocab_sql = _sql_array(vocab)
     window = 30 * DAY_NS
@@ -269,7 +263,7 @@ def generate_child(data_dir: Path, n_spans: int, optimize: bool, repeats: int) -
             from storage.clickhouse.rollups import Rollups
             from storage.clickhouse.tables import Tables
         except ImportError:  # a server tree without rollups
-            Rollups = None  # type: ignore[assignment,misc]  # noqa: N806
+            Rollups = None  # type: ignore[assignment,misc]
         if Rollups is not None:
             t0 = time.perf_counter()
             ru = Rollups(lambda: clickhouse_connect.get_client(dsn=f"chdb://{data_dir / 'clickhouse'}"), Tables())

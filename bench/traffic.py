@@ -29,7 +29,9 @@ import json
 import random
 from dataclasses import dataclass, field
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -73,18 +75,7 @@ TOOLS = ["search_docs", "get_weather", "lookup_order", "run_sql", "send_email", 
 N_USERS = 2_000
 N_SESSIONS = 10_000
 
-_WORDS = (
-    "the a an of to and in for on with at by from as is was are be this that it not or have has had "
-    "customer order invoice refund shipping account password reset billing plan upgrade cancel "
-    "error timeout latency database query index table column row cluster node replica shard "
-    "function method class module import return value string number list dict object json schema "
-    "please could would should thanks hello sorry issue problem question answer help explain "
-    "summary document section paragraph page chapter title author date version release note "
-    "weather forecast temperature rain city country region price cost tokens model prompt reply "
-    "search result source reference link context retrieval embedding vector similarity score rank "
-    "user session trace span event metric log alert dashboard chart report export import "
-    "python javascript rust sql api http request response header status code body payload"
-).split()
+_WORDS = ["the", "a", "an", "of", "to", "and", "in", "for", "on", "with", "at", "by", "from", "as", "is", "was", "are", "be", "this", "that", "it", "not", "or", "have", "has", "had", "customer", "order", "invoice", "refund", "shipping", "account", "password", "reset", "billing", "plan", "upgrade", "cancel", "error", "timeout", "latency", "database", "query", "index", "table", "column", "row", "cluster", "node", "replica", "shard", "function", "method", "class", "module", "import", "return", "value", "string", "number", "list", "dict", "object", "json", "schema", "please", "could", "would", "should", "thanks", "hello", "sorry", "issue", "problem", "question", "answer", "help", "explain", "summary", "document", "section", "paragraph", "page", "chapter", "title", "author", "date", "version", "release", "note", "weather", "forecast", "temperature", "rain", "city", "country", "region", "price", "cost", "tokens", "model", "prompt", "reply", "search", "result", "source", "reference", "link", "context", "retrieval", "embedding", "vector", "similarity", "score", "rank", "user", "session", "trace", "span", "event", "metric", "log", "alert", "dashboard", "chart", "report", "export", "import", "python", "javascript", "rust", "sql", "api", "http", "request", "response", "header", "status", "code", "body", "payload"]
 
 
 def _text(rng: random.Random, n_bytes: int) -> str:
@@ -107,7 +98,7 @@ class TextPool:
     long: list[str]  # assistant replies, documents: 400 B - 4 KB
 
     @classmethod
-    def build(cls, seed: int, n: int = 600) -> "TextPool":
+    def build(cls, seed: int, n: int = 600) -> TextPool:
         rng = random.Random(seed)
 
         def sizes(mu: float, sigma: float, lo: int, hi: int) -> list[int]:
@@ -131,7 +122,7 @@ class BatchStats:
     min_start_ns: int = 0
     max_start_ns: int = 0
 
-    def merge(self, o: "BatchStats") -> None:
+    def merge(self, o: BatchStats) -> None:
         self.spans += o.spans
         self.llm_calls += o.llm_calls
         self.traces += o.traces

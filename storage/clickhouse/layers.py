@@ -48,5 +48,5 @@ def stop_counting(
               AND start_time >= fromUnixTimestamp64Nano({{lo:Int64}}) AND start_time <= fromUnixTimestamp64Nano({{hi:Int64}})
               AND (toString(trace_id), toString(span_id)) IN {{keys:Array(Tuple(String, String))}}""",
         parameters={"p": project_id, "lo": lo_ns, "hi": hi_ns, "keys": keys},
-        settings={"prefer_column_name_to_alias": 1},
+        settings={"prefer_column_name_to_alias": 1, "do_not_merge_across_partitions_select_final": 1},
     )

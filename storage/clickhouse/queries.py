@@ -20,7 +20,11 @@ from storage.clickhouse.tables import Tables
 FORMATS = {"FixedString": "string"}
 # Output names reuse column names (sum(cost_total) AS cost_total); make column
 # references inside expressions mean the column, not the alias.
-SETTINGS = {"prefer_column_name_to_alias": 1}
+# FINAL need not merge across partitions: a span's partition is fixed by its
+# dedup key (the day of its start time), so every copy of a span - a retry, a
+# reprice rewrite - lands in the same partition.  This halves FINAL reads and
+# lets a one-trace lookup touch only its own day.
+SETTINGS = {"prefer_column_name_to_alias": 1, "do_not_merge_across_partitions_select_final": 1}
 LLM_CALL = "span_type IN ('llm', 'embedding') AND counts_usage = 1"
 
 GROUPABLE = {
@@ -190,15 +194,20 @@ class Queries:
             params,
         )
 
-    def trace(self, project_id: str, trace_id: str) -> list[dict[str, Any]]:
-        """One trace: its time range from trace_index first, so the spans
-        table is read by primary key (project, hour) for just that range."""
-        bounds = self.client.query(
+    def trace_bounds(self, project_id: str, trace_id: str) -> tuple[int, int] | None:
+        """(first start, last end) of a trace in ns, from trace_index."""
+        row = self.client.query(
             "SELECT toUnixTimestamp64Nano(min(start_min)), toUnixTimestamp64Nano(max(end_max)), count() "
             f"FROM {self.tables.trace_index} WHERE project_id = {{project:String}} AND trace_id = {{trace_id:String}}",
             parameters={"project": project_id, "trace_id": trace_id},
         ).result_rows[0]
-        if not bounds[2]:
+        return (int(row[0]), int(row[1])) if row[2] else None
+
+    def trace(self, project_id: str, trace_id: str) -> list[dict[str, Any]]:
+        """One trace: its time range from trace_index first, so the spans
+        table is read by primary key (project, hour) for just that range."""
+        bounds = self.trace_bounds(project_id, trace_id)
+        if bounds is None:
             return []
         return self._rows(
             f"SELECT {SPAN_DETAIL_COLUMNS} FROM {self.spans} FINAL "
@@ -208,12 +217,16 @@ class Queries:
             {"project": project_id, "trace_id": trace_id, "lo": bounds[0], "hi": bounds[1]},
         )
 
-    def trace_events(self, project_id: str, trace_id: str) -> list[dict[str, Any]]:
+    def trace_events(self, project_id: str, trace_id: str, lo_ns: int, hi_ns: int) -> list[dict[str, Any]]:
+        """GenAI log events of a trace; events are looked for a day either
+        side of the trace's spans (clocks of separate exporters drift)."""
         return self._rows(
             f"SELECT span_id, toUnixTimestamp64Nano(time) AS time_ns, event_name, body, attributes "
             f"FROM {self.events} FINAL WHERE project_id = {{project:String}} AND trace_id = {{trace_id:String}} "
+            "AND time >= fromUnixTimestamp64Nano({lo:Int64}) - INTERVAL 1 DAY "
+            "AND time <= fromUnixTimestamp64Nano({hi:Int64}) + INTERVAL 1 DAY "
             "ORDER BY time, record_id",
-            {"project": project_id, "trace_id": trace_id},
+            {"project": project_id, "trace_id": trace_id, "lo": lo_ns, "hi": hi_ns},
         )
 
     def usage(self, f: SpanFilter, *, bucket: str, group_by: str | None) -> list[dict[str, Any]]:
@@ -315,6 +328,37 @@ class Queries:
             FROM ({" UNION ALL ".join(parts)})
             GROUP BY bucket_start, group HAVING sum(rq) > 0
             ORDER BY bucket_start, group
+            """,
+            params,
+        )
+
+    TOP_ORDER = {
+        "cost_total": "sum(cost_total)",
+        "requests": "count()",
+        "input_tokens": "sum(input_tokens)",
+        "output_tokens": "sum(output_tokens)",
+        "errors": "countIf(status_code = 2)",
+    }
+
+    def top(self, f: SpanFilter, *, group_by: str, order_by: str = "cost_total", limit: int = 20) -> list[dict[str, Any]]:
+        """The N largest groups over the whole range (no time buckets): top
+        users, sessions, models or attribute values by cost or volume."""
+        if order_by not in self.TOP_ORDER:
+            raise QueryError(f"order_by must be one of {list(self.TOP_ORDER)}")
+        where, params = f.where()
+        params["limit"] = limit
+        return self._rows(
+            f"""
+            SELECT {group_expr(group_by)} AS group,
+                   count() AS requests, countIf(status_code = 2) AS errors,
+                   sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+                   sum(cost_total) AS cost_total, countIf(cost_total IS NULL) AS unpriced,
+                   if(count() = 0, NULL, sum(cost_total) / count()) AS cost_per_request
+            FROM {self.spans} FINAL
+            WHERE {where} AND {LLM_CALL}
+            GROUP BY group
+            ORDER BY {self.TOP_ORDER[order_by]} DESC NULLS LAST, group
+            LIMIT {{limit:UInt32}}
             """,
             params,
         )

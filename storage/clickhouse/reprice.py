@@ -15,7 +15,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from storage.clickhouse.queries import FORMATS
+from storage.clickhouse.queries import FORMATS, SETTINGS
 from storage.clickhouse.schema import COST_COLUMNS, SPAN_COLUMNS
 from storage.clickhouse.tables import Tables
 
@@ -40,7 +40,7 @@ def iter_usage(
           AND start_time < fromUnixTimestamp64Nano({{e:Int64}}) AND span_type IN ('llm', 'embedding')
     """
     params = {"p": project_id, "s": start_ns, "e": end_ns}
-    with client.query_row_block_stream(sql, parameters=params, query_formats=FORMATS) as stream:
+    with client.query_row_block_stream(sql, parameters=params, query_formats=FORMATS, settings=SETTINGS) as stream:
         buf: list[dict[str, Any]] = []
         for rows in stream:
             buf.extend(dict(zip(USAGE_COLUMNS, r)) for r in rows)
@@ -60,6 +60,7 @@ def totals(client: Client, tables: Tables, project_id: str, start_ns: int, end_n
              AND start_time < fromUnixTimestamp64Nano({{e:Int64}})
              AND span_type IN ('llm', 'embedding') AND counts_usage = 1""",
         parameters={"p": project_id, "s": start_ns, "e": end_ns},
+        settings=SETTINGS,
     ).result_rows[0]
     return {"calls": int(row[0]), "priced": int(row[1]), "cost_total": row[2] if row[2] is not None else Decimal(0)}
 
@@ -101,6 +102,7 @@ def apply_costs(
                         AND start_time < fromUnixTimestamp64Nano({{e:Int64}})) AS s
                 INNER JOIN {scratch} AS r ON s.trace_id = r.trace_id AND s.span_id = r.span_id""",
             parameters={"p": project_id, "s": start_ns, "e": end_ns},
+            settings=SETTINGS,
         )
     finally:
         client.command(f"DROP TABLE IF EXISTS {scratch}")

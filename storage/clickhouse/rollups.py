@@ -148,7 +148,7 @@ class Rollups:
                     self._client.command(
                         self._sql,
                         parameters={"project": project, "lo": lo, "hi": hi, "version": time.time_ns()},
-                        settings={"prefer_column_name_to_alias": 1},
+                        settings={"prefer_column_name_to_alias": 1, "do_not_merge_across_partitions_select_final": 1},
                     )
                     n += 1
         except Exception:

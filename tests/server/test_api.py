@@ -175,3 +175,18 @@ def test_metrics_and_probes(server):
     for name in ("llmobs_spans_received_total", "llmobs_spans_stored_total", "llmobs_spans_rejected_total",
                  "llmobs_write_queue_rows", "llmobs_write_latency_seconds_bucket"):  # fmt: skip
         assert name in text
+
+
+def test_top_users_by_cost(server, seeded):
+    tag, _ = seeded
+    with server.client() as c:
+        r = c.get("/usage/top", params={"attr": f"run.tag={tag}", "group_by": "user", "limit": 2})
+        assert r.status_code == 200, r.text
+        items = r.json()["items"]
+        assert [i["group"] for i in items] == ["u1", "u2"]  # u1: gpt-4o 0.0035 (+ mystery); u2: 0.00165
+        by_user = {}
+        for i in c.get("/usage", params={"attr": f"run.tag={tag}", "group_by": "user", "bucket": "day"}).json()["items"]:
+            by_user[i["group"]] = by_user.get(i["group"], Decimal(0)) + Decimal(i["cost_total"] or 0)
+        assert Decimal(items[0]["cost_total"]) == by_user["u1"] and items[0]["requests"] == 2
+        assert Decimal(items[1]["cost_total"]) == by_user["u2"] == Decimal("0.00165")
+        assert c.get("/usage/top", params={"group_by": "user", "order_by": "bogus"}).status_code == 422

@@ -33,6 +33,21 @@ def usage(
     return {"bucket": bucket, "group_by": group_by, "source": source, "items": [clean_row(r) for r in rows]}
 
 
+@router.get("/usage/top")
+def usage_top(
+    f: FilterDep,
+    q: QueriesDep,
+    group_by: Annotated[str, Query(description="user, session, model, provider, service, ... or attr:<key>")],
+    order_by: Annotated[str, Query(pattern="^(cost_total|requests|input_tokens|output_tokens|errors)$")] = "cost_total",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+) -> dict[str, Any]:
+    try:
+        rows = q.top(f, group_by=group_by, order_by=order_by, limit=limit)
+    except QueryError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return {"group_by": group_by, "order_by": order_by, "items": [clean_row(r) for r in rows]}
+
+
 @router.get("/latency")
 def latency(f: FilterDep, q: QueriesDep, group_by: str | None = None) -> dict[str, Any]:
     try:

@@ -48,7 +48,7 @@ def get_trace(
     if not rows:
         raise HTTPException(404, f"trace {trace_id} not found in this project")
     spans = [_detail(r) for r in rows]
-    events = q.trace_events(project, trace_id)
+    events = q.trace_events(project, trace_id, min(s["start_ns"] for s in spans), max(s["end_ns"] for s in spans))
     by_span: dict[str, list[dict[str, Any]]] = {}
     for ev in events:
         by_span.setdefault(ev["span_id"], []).append(clean_row(ev))
