@@ -33,6 +33,26 @@ def key_values(kvs: Any) -> dict[str, Any]:
     return {kv.key: any_value(kv.value) for kv in kvs}
 
 
+def decode_attributes(kvs: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """(values, raw text map) of a repeated KeyValue in one pass: most values
+    are strings, which are the same object in both."""
+    values: dict[str, Any] = {}
+    texts: dict[str, str] = {}
+    for kv in kvs:
+        v = kv.value
+        which = v.WhichOneof("value")
+        key = kv.key
+        if which == "string_value":
+            s = v.string_value
+            values[key] = s
+            texts[key] = s
+        else:
+            py = any_value(v)
+            values[key] = py
+            texts[key] = to_text(py)
+    return values, texts
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, bytes):
         return base64.b64encode(o).decode()

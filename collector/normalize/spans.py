@@ -12,7 +12,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.normalize.attributes import key_values, to_text_map
+from collector.normalize.attributes import decode_attributes, key_values, to_text_map
 from collector.normalize.canonical import CanonicalSpan, GenAIFields
 from collector.normalize.dialects import extract_genai
 from collector.normalize.dialects.base import SpanEvent, SpanView
@@ -68,8 +68,7 @@ def _error_type(attrs: dict[str, Any], events: list[SpanEvent], status_code: int
 def normalize_traces(req: ExportTraceServiceRequest, project_id: str) -> NormalizeResult:
     out = NormalizeResult()
     for rs in req.resource_spans:
-        resource = key_values(rs.resource.attributes)
-        resource_text = to_text_map(resource)
+        resource, resource_text = decode_attributes(rs.resource.attributes)
         service = resource.get("service.name")
         service_name = service if isinstance(service, str) and service else "unknown_service"
         for ss in rs.scope_spans:
@@ -99,7 +98,7 @@ def _one_span(
     scope_name: str,
     scope_version: str,
 ) -> CanonicalSpan:
-    attrs = key_values(sp.attributes)
+    attrs, attrs_text = decode_attributes(sp.attributes)
     events = [SpanEvent(e.name, e.time_unix_nano, key_values(e.attributes)) for e in sp.events]
     view = SpanView(
         name=sp.name,
@@ -138,7 +137,7 @@ def _one_span(
         dialect=dialect,
         genai=genai,
         resource_attributes=resource_text,
-        span_attributes=to_text_map(attrs),
+        span_attributes=attrs_text,
         events=[{"time_ns": e.time_ns, "name": e.name, "attributes": to_text_map(e.attributes)} for e in events],
         links=[
             {"trace_id": ln.trace_id.hex(), "span_id": ln.span_id.hex(), "attributes": to_text_map(key_values(ln.attributes))}

@@ -18,6 +18,8 @@ from typing import Any, Mapping
 from collector.normalize import messages as M
 from collector.normalize.canonical import GenAIFields, SpanType, TokenUsage
 from collector.normalize.dialects._util import (
+    as_float,
+    as_int,
     as_str,
     finish_reasons,
     first,
@@ -130,6 +132,54 @@ def operation(raw: Any) -> str | None:
         return None
     low = s.strip().lower()
     return OPERATIONS.get(low, low)
+
+
+# Scalar fields as (field, candidate keys in priority order, converter).  One
+# pass over the span's attributes fills them all: a span carries ~10-20
+# attributes while the candidate keys number ~50, so looking each attribute up
+# once beats probing every candidate key (this runs for every GenAI span).
+_SCALAR_FIELDS: tuple[tuple[str, tuple[str, ...], Any], ...] = (
+    ("provider", ("gen_ai.provider.name", "gen_ai.system"), as_str),
+    ("request_model", ("gen_ai.request.model",), as_str),
+    ("response_model", ("gen_ai.response.model",), as_str),
+    ("input_tokens", INPUT_KEYS, as_int),
+    ("output_tokens", OUTPUT_KEYS, as_int),
+    ("cache_read_tokens", CACHE_READ_KEYS, as_int),
+    ("cache_write_tokens", CACHE_WRITE_KEYS, as_int),
+    ("reasoning_tokens", REASONING_KEYS, as_int),
+    ("total_tokens", TOTAL_KEYS, as_int),
+    ("ttft", TTFT_KEYS, as_float),
+    ("temperature", ("gen_ai.request.temperature",), as_float),
+    ("max_tokens", ("gen_ai.request.max_tokens", "gen_ai.request.max_output_tokens"), as_int),
+    ("top_p", ("gen_ai.request.top_p",), as_float),
+    ("seed", ("gen_ai.request.seed",), as_int),
+    ("response_id", ("gen_ai.response.id",), as_str),
+    ("session_id", ("gen_ai.conversation.id",), as_str),
+    ("tool_name", ("gen_ai.tool.name",), as_str),
+    ("agent_name", ("gen_ai.agent.name",), as_str),
+)
+_SCALAR_INDEX: dict[str, tuple[str, int, Any]] = {
+    key: (field, rank, conv) for field, keys, conv in _SCALAR_FIELDS for rank, key in enumerate(keys)
+}
+
+
+def scalars(a: Mapping[str, Any]) -> dict[str, Any]:
+    """field -> value of the highest-priority key present with a usable value
+    (the same answer as probing the keys in order)."""
+    best: dict[str, tuple[int, Any]] = {}
+    index = _SCALAR_INDEX
+    for key, value in a.items():
+        hit = index.get(key)
+        if hit is None or value is None:
+            continue
+        field, rank, conv = hit
+        cur = best.get(field)
+        if cur is not None and cur[0] < rank:
+            continue
+        converted = conv(value)
+        if converted is not None:
+            best[field] = (rank, converted)
+    return {field: v for field, (_, v) in best.items()}
 
 
 def usage(a: Mapping[str, Any]) -> TokenUsage:
@@ -252,26 +302,35 @@ def tool_definitions(value: Any) -> list[dict[str, Any]]:
 def extract_base(span: SpanView) -> GenAIFields:
     a = span.attributes
     f = GenAIFields()
+    v = scalars(a)
+    get = v.get
     f.operation = operation(a.get("gen_ai.operation.name"))
-    f.provider = first_str(a, ("gen_ai.provider.name", "gen_ai.system"))
-    f.request_model = first_str(a, ("gen_ai.request.model",))
-    f.response_model = first_str(a, ("gen_ai.response.model",))
-    f.usage = usage(a)
-    f.time_to_first_token_s = first_float(a, TTFT_KEYS)
-    f.temperature = first_float(a, ("gen_ai.request.temperature",))
-    f.max_tokens = first_int(a, ("gen_ai.request.max_tokens", "gen_ai.request.max_output_tokens"))
-    f.top_p = first_float(a, ("gen_ai.request.top_p",))
-    f.seed = first_int(a, ("gen_ai.request.seed",))
+    f.provider = get("provider")
+    f.request_model = get("request_model")
+    f.response_model = get("response_model")
+    f.usage = TokenUsage(
+        input_tokens=get("input_tokens"),
+        output_tokens=get("output_tokens"),
+        cache_read_tokens=get("cache_read_tokens"),
+        cache_write_tokens=get("cache_write_tokens"),
+        reasoning_tokens=get("reasoning_tokens"),
+        total_tokens=get("total_tokens"),
+    )
+    f.time_to_first_token_s = get("ttft")
+    f.temperature = get("temperature")
+    f.max_tokens = get("max_tokens")
+    f.top_p = get("top_p")
+    f.seed = get("seed")
     for k in STREAM_KEYS:
         v = a.get(k)
         if isinstance(v, bool):
             f.stream = v
             break
     f.finish_reasons = finish_reasons(a.get("gen_ai.response.finish_reasons"))
-    f.response_id = first_str(a, ("gen_ai.response.id",))
-    f.session_id = first_str(a, ("gen_ai.conversation.id",))
-    f.tool_name = first_str(a, ("gen_ai.tool.name",))
-    f.agent_name = first_str(a, ("gen_ai.agent.name",))
+    f.response_id = get("response_id")
+    f.session_id = get("session_id")
+    f.tool_name = get("tool_name")
+    f.agent_name = get("agent_name")
 
     system = M.system_parts(a.get("gen_ai.system_instructions"))
     in_sys, ins = M.inputs(first(a, ("gen_ai.input.messages", "gen_ai.prompt")))
