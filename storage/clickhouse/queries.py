@@ -363,6 +363,30 @@ class Queries:
             params,
         )
 
+    def provider_cost_comparison(self, f: SpanFilter, *, group_by: str | None = "model") -> list[dict[str, Any]]:
+        """Provider-reported cost (OpenInference llm.cost.*, OpenLIT
+        gen_ai.usage.cost, pydantic-ai operation.cost) beside ours, over the
+        calls that carry both, so a pricing disagreement is visible."""
+        where, params = f.where()
+        return self._rows(
+            f"""
+            SELECT {group_expr(group_by)} AS group,
+                   countIf(provider_cost IS NOT NULL) AS calls_with_provider_cost,
+                   countIf(provider_cost IS NOT NULL AND cost_total IS NOT NULL) AS calls_compared,
+                   sumIf(provider_cost, provider_cost IS NOT NULL AND cost_total IS NOT NULL) AS provider_cost,
+                   sumIf(cost_total, provider_cost IS NOT NULL AND cost_total IS NOT NULL) AS our_cost,
+                   sumIf(provider_cost, provider_cost IS NOT NULL AND cost_total IS NOT NULL)
+                     - sumIf(cost_total, provider_cost IS NOT NULL AND cost_total IS NOT NULL) AS difference,
+                   maxIf(abs(toFloat64(provider_cost) - toFloat64(cost_total)) / greatest(toFloat64(cost_total), 1e-12),
+                         provider_cost IS NOT NULL AND cost_total IS NOT NULL) AS max_relative_difference
+            FROM {self.spans} FINAL
+            WHERE {where} AND {LLM_CALL}
+            GROUP BY group HAVING calls_with_provider_cost > 0
+            ORDER BY abs(difference) DESC, group
+            """,
+            params,
+        )
+
     def latency(self, f: SpanFilter, *, group_by: str | None) -> list[dict[str, Any]]:
         where, params = f.where()
         return self._rows(

@@ -128,15 +128,20 @@ class MetadataRepo:
 
     # ---- projects
 
+    @staticmethod
+    def _retention(retention_days: object) -> int:
+        if isinstance(retention_days, bool) or not isinstance(retention_days, int):
+            raise InvalidInput("retention_days must be an integer")
+        if not 1 <= retention_days <= 36500:
+            raise InvalidInput("retention_days must be between 1 and 36500")
+        return retention_days
+
     def create_project(
         self, project_id: str, name: str | None = None, *, retention_days: int = 30
     ) -> Project:
         v.project_slug(project_id)
         name = v.text_field("name", project_id if name is None else name, 200)
-        if isinstance(retention_days, bool) or not isinstance(retention_days, int):
-            raise InvalidInput("retention_days must be an integer")
-        if not 1 <= retention_days <= 36500:
-            raise InvalidInput("retention_days must be between 1 and 36500")
+        self._retention(retention_days)
         try:
             with self._tx() as s:
                 row = m.Project(id=project_id, name=name, retention_days=retention_days)
@@ -145,6 +150,21 @@ class MetadataRepo:
                 return _project(row)
         except IntegrityError:
             raise Conflict(f"project {project_id!r} already exists") from None
+
+    def update_project(
+        self, project_id: str, *, name: str | None = None, retention_days: int | None = None
+    ) -> Project:
+        """Rename a project or change how long its new spans are kept."""
+        with self._tx() as s:
+            row = s.get(m.Project, project_id)
+            if row is None:
+                raise NotFound(f"project {project_id!r} does not exist")
+            if name is not None:
+                row.name = v.text_field("name", name, 200)
+            if retention_days is not None:
+                row.retention_days = self._retention(retention_days)
+            s.flush()
+            return _project(row)
 
     def get_project(self, project_id: str) -> Project | None:
         with self._tx() as s:

@@ -190,3 +190,29 @@ def test_top_users_by_cost(server, seeded):
         assert Decimal(items[0]["cost_total"]) == by_user["u1"] and items[0]["requests"] == 2
         assert Decimal(items[1]["cost_total"]) == by_user["u2"] == Decimal("0.00165")
         assert c.get("/usage/top", params={"group_by": "user", "order_by": "bogus"}).status_code == 422
+
+
+def test_provider_reported_cost_beside_ours(server):
+    tag = f"pc-{time.time_ns()}"
+    tid = new_trace_id()
+    # OpenLIT reports its own cost in gen_ai.usage.cost; ours for 1000 in / 100 out of gpt-4o is 0.0035
+    attrs = genai_chat("gpt-4o", input_tokens=1000, output_tokens=100, **{"gen_ai.usage.cost": 0.004, "run.tag": tag})
+    sp = span(attrs=attrs, trace_id=tid)
+    assert post(server, request([sp], resource={"telemetry.sdk.name": "openlit"}).SerializeToString(), PB).status_code == 200
+    wait_trace(server, tid)
+    with server.client() as c:
+        (row,) = c.get("/costs/provider-comparison", params={"attr": f"run.tag={tag}"}).json()["items"]
+    assert row["group"] == "gpt-4o" and row["calls_compared"] == 1
+    assert Decimal(row["provider_cost"]) == Decimal("0.004") and Decimal(row["our_cost"]) == Decimal("0.0035")
+    assert Decimal(row["difference"]) == Decimal("0.0005")
+
+
+def test_project_retention_update_is_validated(server):
+    with server.client() as c:
+        r = c.post("/projects", json={"id": f"ret-{time.time_ns() % 10**9}"})
+        key = r.json()["api_key"]
+    with server.client(key) as c:
+        assert c.patch("/project", json={"retention_days": 0}).status_code == 422
+        r = c.patch("/project", json={"retention_days": 7})
+        assert r.status_code == 200 and r.json()["retention_days"] == 7
+        assert c.get("/project").json()["retention_days"] == 7

@@ -122,3 +122,12 @@ def test_logs_and_metrics_services(server):
     sm.metrics.add(name="http.server.duration")  # not GenAI: skipped
     metrics_service_pb2_grpc.MetricsServiceStub(channel).Export(metrics, metadata=md, timeout=30)
     channel.close()
+
+
+def test_grpc_gzip_compressed_export(server):
+    channel = grpc.insecure_channel(server.otlp_grpc, compression=grpc.Compression.Gzip)
+    ts = trace_service_pb2_grpc.TraceServiceStub(channel)
+    tid = new_trace_id()
+    ts.Export(request([span(attrs=genai_chat(big="y" * 5000), trace_id=tid)]), metadata=[("x-api-key", server.key)], timeout=30)
+    assert len(flat(wait_trace(server, tid))) == 1
+    channel.close()

@@ -60,6 +60,19 @@ async def my_project(project: ProjectDep, app: AppDep) -> dict[str, Any]:
     return _dc(p)
 
 
+class ProjectUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    retention_days: int | None = Field(default=None, ge=1, le=36500, description="applies to spans received from now on")
+
+
+@router.patch("/project")
+async def update_my_project(body: ProjectUpdate, project: ProjectDep, app: AppDep) -> dict[str, Any]:
+    p = await asyncio.to_thread(
+        lambda: app.repo.update_project(project, name=body.name, retention_days=body.retention_days)
+    )
+    return _dc(p)
+
+
 @router.post("/projects", status_code=201)
 async def create_project(body: NewProject, _: ProjectDep, app: AppDep) -> dict[str, Any]:
     try:

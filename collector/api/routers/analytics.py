@@ -65,6 +65,16 @@ def latency(f: FilterDep, q: QueriesDep, group_by: str | None = None) -> dict[st
     return {"group_by": group_by, "items": items}
 
 
+@router.get("/costs/provider-comparison")
+def provider_comparison(f: FilterDep, q: QueriesDep, group_by: str = "model") -> dict[str, Any]:
+    """Our computed cost against the cost the instrumentation reported."""
+    try:
+        rows = q.provider_cost_comparison(f, group_by=group_by)
+    except QueryError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return {"group_by": group_by, "items": [clean_row(r) for r in rows]}
+
+
 @router.get("/unpriced")
 def unpriced(f: FilterDep, q: QueriesDep) -> dict[str, Any]:
     rows = [clean_row(r) for r in q.unpriced(f)]
