@@ -235,6 +235,29 @@ class ServerProc:
         return self.proc.returncode
 
 
+def crash_report(srv: ServerProc, log_lines: int = 60) -> str:
+    """What is known about a server that exited: exit code or signal, the
+    tail of server.log, and the kernel log's tail (OOM killer, segfault
+    lines) when this user may read it."""
+    import signal as _signal
+
+    rc = srv.proc.poll() if srv.proc else None
+    how = f"exit code {rc}"
+    if rc is not None and rc < 0:
+        try:
+            how += f" (killed by signal {_signal.Signals(-rc).name})"
+        except ValueError:
+            how += f" (killed by signal {-rc})"
+    lines = [f"server pid {srv.pid}: {how}", f"--- tail of {srv.log_path}:", srv.log_tail(log_lines) or "(empty)"]
+    try:
+        r = subprocess.run(["dmesg", "-T"], capture_output=True, text=True, timeout=10, check=False)
+        dm = r.stdout.strip().splitlines()[-25:] if r.returncode == 0 else [f"(dmesg not readable: {r.stderr.strip()})"]
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        dm = [f"(dmesg unavailable: {exc})"]
+    lines += ["--- dmesg | tail:", *dm]
+    return "\n".join(lines)
+
+
 def server_root() -> Path:
     """The source tree the server runs from: this checkout, or another one
     (e.g. `git archive HEAD` unpacked) named by LLMOBS_BENCH_SERVER_ROOT."""

@@ -1,11 +1,14 @@
 """Ingest benchmark: OTLP exports in, spans queryable through the API out.
 
     python -m bench.ingest [--spans 200000] [--exporters 4,8] [--protocol both]
-                           [--batch 512] [--json] [--url URL --key KEY ...]
+                           [--batch 512] [--profile mixed] [--json] [--url URL --key KEY ...]
 
 1. Builds realistic GenAI traffic (bench/traffic.py: four dialects, 8 services,
    5 models incl. an unpriced one, users, sessions, traces of 1-10 spans) and
    serializes every export BEFORE timing, in a pool of processes.
+   --profile: heavy = message content captured on every trace (~3.7 KB/span),
+   light = content capture off, the instrumentations' default (~0.5 KB/span),
+   mixed (default) = 20 % of traces heavy, 80 % light.
 2. Baselines, same payloads, same machine, one thread: protobuf decode only
    (`ExportTraceServiceRequest.FromString`, upb) and the server's own Python
    pipeline without the insert (normalize + layers + price + column batch).
@@ -34,6 +37,8 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import queue
+import signal
 import subprocess
 import sys
 import tempfile
@@ -52,7 +57,9 @@ from bench._common import (
     Percentiles,
     RssSampler,
     ServerProc,
+    crash_report,
     machine_info,
+    proc_cpu_seconds,
     proc_rss_bytes,
     proc_tree,
     server_env,
@@ -62,7 +69,7 @@ from bench._common import (
     tree_cpu_seconds,
     write_json,
 )
-from bench.traffic import BatchStats, build_batches
+from bench.traffic import PROFILES, BatchStats, build_batches
 
 GRPC_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
@@ -189,12 +196,13 @@ def exporter_main(index: int, protocol: str, endpoint: str, key: str, payload_pa
 # ---- generation ----------------------------------------------------------------------------
 
 
-def _gen_chunk(args: tuple[int, int, int, int]) -> tuple[list[bytes], BatchStats]:
-    seed, n_batches, batch, t_end_ns = args
-    return build_batches(seed, n_batches, batch, t_end_ns)
+def _gen_chunk(args: tuple[int, int, int, int, str]) -> tuple[list[bytes], BatchStats]:
+    seed, n_batches, batch, t_end_ns, profile = args
+    return build_batches(seed, n_batches, batch, t_end_ns, profile)
 
 
-def generate(total_spans: int, batch: int, workers: int, path: Path) -> tuple[list[tuple[int, int]], list[int], BatchStats, float]:
+def generate(total_spans: int, batch: int, workers: int, path: Path,
+             profile: str = "mixed") -> tuple[list[tuple[int, int]], list[int], BatchStats, float]:  # fmt: skip
     n_batches = max(1, -(-total_spans // batch))
     chunks = max(workers * 4, 1)
     per = [n_batches // chunks + (1 if i < n_batches % chunks else 0) for i in range(chunks)]
@@ -202,7 +210,7 @@ def generate(total_spans: int, batch: int, workers: int, path: Path) -> tuple[li
     t0 = time.perf_counter()
     ctx = mp.get_context("spawn")
     with ctx.Pool(workers) as pool:
-        parts = pool.map(_gen_chunk, [(1000 + i, n, batch, t_end) for i, n in enumerate(per) if n])
+        parts = pool.map(_gen_chunk, [(1000 + i, n, batch, t_end, profile) for i, n in enumerate(per) if n])
     stats = BatchStats()
     slices: list[tuple[int, int]] = []
     counts: list[int] = []
@@ -314,8 +322,8 @@ def _pipeline_measure(path: Path, max_spans: int = 40_000) -> dict[str, Any]:
 
 
 class ServerDied(RuntimeError):
-    def __init__(self, rc: int | None, log: str) -> None:
-        super().__init__(f"the server exited with {rc} during the phase; log tail:\n{log}")
+    def __init__(self, rc: int | None, report: str) -> None:
+        super().__init__(f"the server exited during the phase:\n{report}")
         self.rc = rc
 
 
@@ -344,6 +352,7 @@ class PhaseResult:
     failed_exports: int = 0
     errors: list[str] = field(default_factory=list)
     server_cpu_s: float | None = None
+    server_main_cpu_s: float | None = None  # the server process alone (asyncio loop, receivers, chDB threads)
     client_cpu_s: float = 0.0
     server_rss_peak_mb: float | None = None
     inserts: int | None = None
@@ -404,11 +413,26 @@ def run_phase(srv: ServerProc, protocol: str, n_exp: int, batch: int, payload: P
         ready.get(timeout=300)
     m0 = server_metrics(srv)
     cpu0 = tree_cpu_seconds(srv.pid) if srv.pid else None
+    main0 = proc_cpu_seconds(srv.pid) if srv.pid else None
     with RssSampler(srv.pid, 0.1) as rss:
         go.set()
-        reports: list[ExporterReport] = [out.get(timeout=3600) for _ in procs]
+        t_go = time.monotonic()
+        reports: list[ExporterReport] = []
+        while len(reports) < len(procs):
+            try:
+                reports.append(out.get(timeout=0.5))
+            except queue.Empty:
+                pass
+            if srv.proc is not None and srv.proc.poll() is not None:
+                t_dead = time.monotonic() - t_go
+                for p in procs:
+                    p.terminate()
+                raise ServerDied(srv.proc.returncode, f"noticed {t_dead:.1f} s after the first send, "
+                                 f"{len(reports)}/{len(procs)} exporters done\n" + crash_report(srv))  # fmt: skip
+            if time.monotonic() - t_go > 3600:
+                raise RuntimeError("exporters did not finish within an hour")
         if srv.proc is not None and srv.proc.poll() is not None:
-            raise ServerDied(srv.proc.returncode, srv.log_tail())
+            raise ServerDied(srv.proc.returncode, crash_report(srv))
         # Poll the API until every LLM call sent is counted.
         start_ns = stats.min_start_ns - 3600 * 10**9
         end_ns = stats.max_start_ns + 3600 * 10**9
@@ -422,6 +446,7 @@ def run_phase(srv: ServerProc, protocol: str, n_exp: int, batch: int, payload: P
                     break
                 time.sleep(args.poll_interval)
         cpu1 = tree_cpu_seconds(srv.pid) if srv.pid else None
+        main1 = proc_cpu_seconds(srv.pid) if srv.pid else None
         pr.server_rss_peak_mb = rss.peak / 2**20 if srv.pid else None
     for p in procs:
         p.join(30)
@@ -446,6 +471,8 @@ def run_phase(srv: ServerProc, protocol: str, n_exp: int, batch: int, payload: P
     pr.client_cpu_s = sum(rep.cpu_seconds for rep in reports)
     if cpu0 is not None and cpu1 is not None:
         pr.server_cpu_s = cpu1 - cpu0
+    if main0 is not None and main1 is not None:
+        pr.server_main_cpu_s = main1 - main0
     if m0.get("stored") is not None and m1.get("stored") is not None:
         pr.server_spans_stored_delta = int(m1["stored"] - m0["stored"])  # type: ignore[operator]
         ins = (m1["inserts"] or 0) - (m0["inserts"] or 0)
@@ -465,6 +492,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--exporters", default="4,8", help="concurrent exporter processes, comma-separated list (default 4,8)")
     ap.add_argument("--protocol", choices=("grpc", "http", "both"), default="both")
     ap.add_argument("--batch", type=int, default=512, help="spans per export (BatchSpanProcessor default 512)")
+    ap.add_argument("--profile", choices=PROFILES, default="mixed",
+                    help="heavy: message content on every trace (~3.7 KB/span); light: content capture off, the "
+                         "instrumentations' default (~0.5 KB/span); mixed (default): 20 %% heavy, 80 %% light traces")  # fmt: skip
     ap.add_argument("--url", help="API base of a running server (http://host:8700); needs --key and --otlp-*")
     ap.add_argument("--key", help="API key of a running server's project (projects are created with it)")
     ap.add_argument("--otlp-http", help="OTLP/HTTP base of a running server (http://host:4318)")
@@ -494,11 +524,12 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"server source tree: {server_root()}")
     print(f"machine: {info['cpus']} cores ({info['cpu_model']}), {info['mem_gib']} GiB, load {info['loadavg_at_start']}")
-    print(f"generating {args.spans:,} spans in batches of {args.batch} ...", flush=True)
-    slices, counts, stats, gen_s = generate(args.spans, args.batch, args.gen_workers, payload)
+    print(f"generating {args.spans:,} spans, profile {args.profile}, in batches of {args.batch} ...", flush=True)
+    slices, counts, stats, gen_s = generate(args.spans, args.batch, args.gen_workers, payload, args.profile)
     print(
         f"  {stats.spans:,} spans, {stats.traces:,} trace roots, {len(slices)} exports, {stats.llm_calls:,} LLM calls, "
-        f"{stats.bytes / stats.spans:,.0f} B/span ({stats.bytes / 1e6:,.0f} MB) in {gen_s:.1f} s"
+        f"{stats.bytes / stats.spans:,.0f} B/span ({stats.bytes / 1e6:,.0f} MB) in {gen_s:.1f} s; "
+        f"message content captured on {stats.content_traces / max(1, stats.traces):.0%} of traces"
     )
     print(f"  spans by dialect: {stats.by_dialect}")
     print(f"  LLM calls by model: {stats.by_model}", flush=True)
@@ -533,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
                     pr = run_phase(srv, proto, n, args.batch, payload, slices, counts, stats, args, tag)
                 except (ServerDied, httpx.TransportError) as exc:
                     rc = srv.proc.poll() if srv.proc else None
-                    crash = f"phase {proto} x{n}: server gone (exit code {rc}): {exc}"
+                    crash = f"phase {proto} x{n}: server gone (exit code {rc}{_signame(rc)}): {exc}"
                     print("  " + crash, flush=True)
                     break
                 phases.append(pr)
@@ -548,16 +579,16 @@ def main(argv: list[str] | None = None) -> int:
             n_procs = len(proc_tree(srv.pid))
     finally:
         rc = srv.stop() if own else None
-    if own and rc not in (0, -15):
-        print(f"server exited with {rc}:\n{srv.log_tail()}", file=sys.stderr)
+    if own and rc not in (0, -15) and not crash:
+        print(f"server exited with {rc}{_signame(rc)} at shutdown:\n{crash_report(srv)}", file=sys.stderr)
 
     base = dec["spans_per_s"]
     rows: list[list[Any]] = [
-        ["decode only (upb, 1 thread)", "-", "-", dec["spans_per_s"], "-", "1.00", "-", "-", "-", "-", "-", "-", "-"],
+        ["decode only (upb, 1 thread)", "-", "-", dec["spans_per_s"], "-", "1.00", "-", "-", "-", "-", "-", "-", "-", "-"],
     ]
     if pipe:
         rows.append(["server pipeline, no insert (1 thread)", "-", "-", pipe["spans_per_s"], "-",
-                     f"{pipe['spans_per_s'] / base:.3f}", "-", "-", "-", "-", "-", "-", "-"])  # fmt: skip
+                     f"{pipe['spans_per_s'] / base:.3f}", "-", "-", "-", "-", "-", "-", "-", "-"])  # fmt: skip
     for p in phases:
         rows.append([
             f"OTLP/{'gRPC' if p.protocol == 'grpc' else 'HTTP protobuf'} end to end", str(p.exporters), str(p.batch),
@@ -565,15 +596,19 @@ def main(argv: list[str] | None = None) -> int:
             f"{p.stored_spans_per_s / base:.3f}", p.ack_ms.p50, p.ack_ms.p99, p.lag_ms,
             f"{p.retries}/{p.failed_exports}",
             f"{p.server_cpu_s / p.wall_send_s:.2f}" if p.server_cpu_s is not None else "n/a",
+            (f"{p.server_main_cpu_s / p.wall_send_s:.2f} / {(p.server_cpu_s - p.server_main_cpu_s) / p.wall_send_s:.2f}"
+             if p.server_cpu_s is not None and p.server_main_cpu_s is not None else "n/a"),
             f"{p.client_cpu_s / p.wall_send_s:.2f}",
             p.server_rss_peak_mb,
         ])  # fmt: skip
     print()
-    print(f"Ingest, {stats.spans:,} spans per run ({stats.bytes / stats.spans:,.0f} B/span, {args.batch} spans/export), "
+    print(f"Ingest, profile {args.profile}: {stats.spans:,} spans per run, {stats.bytes / stats.spans:,.0f} B/span "
+          f"(content on {stats.content_traces / max(1, stats.traces):.0%} of traces), {args.batch} spans/export, "
           f"{info['cpus']} cores shared by server and clients")  # fmt: skip
     print(table(
         ["path", "exporters", "batch", "stored spans/s", "acked spans/s", "ratio to decode", "ack p50 ms",
-         "ack p99 ms", "lag ms", "retries/failed", "server cores", "client cores", "server RSS peak MB"],
+         "ack p99 ms", "lag ms", "retries/failed", "server cores", "server main / workers", "client cores",
+         "server RSS peak MB"],
         rows,
     ))  # fmt: skip
     print()
@@ -587,7 +622,8 @@ def main(argv: list[str] | None = None) -> int:
     if hwm:
         print(f"\nserver peak RSS over the whole run (sum of VmHWM over its {n_procs} process(es)): {hwm / 2**20:,.0f} MB")
     print("server cores / client cores = CPU seconds used during the run (server: its whole process tree) / wall seconds; "
-          f"{os.cpu_count()} = the whole machine")
+          f"{os.cpu_count()} = the whole machine.  server main / workers: the server process alone (event loop, "
+          "receivers, writer, chDB engine threads) / its ingest worker processes (decode, normalize, price, rows)")
     if crash:
         print(f"\nRUN INCOMPLETE: {crash}")
     if args.json:
@@ -605,6 +641,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"kept {work}")
     return 0 if not crash and all(p.queryable and not p.failed_exports for p in phases) else 1
+
+
+def _signame(rc: int | None) -> str:
+    if rc is not None and rc < 0:
+        try:
+            return f", signal {signal.Signals(-rc).name}"
+        except ValueError:
+            return f", signal {-rc}"
+    return ""
 
 
 if __name__ == "__main__":

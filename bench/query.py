@@ -319,13 +319,15 @@ def generate_child(data_dir: Path, n_spans: int, optimize: bool, repeats: int) -
             (lambda: q.usage_from_rollup(f30, bucket="day", group_by="model", pending=[]))
             if hasattr(q, "usage_from_rollup") else (lambda: q.usage(f30, bucket="day", group_by="model"))
         )  # fmt: skip
-        direct = {
+        direct: dict[str, Any] = {
             "cost by model by day, 30 d": usage30,
             "trace by id": lambda: q.trace("default", next(ids)),
             "latency p50/p95/p99 by model, 7 d": lambda: q.latency(f7, group_by="model"),
             "cost by user by day, 30 d": lambda: q.usage(f30, bucket="day", group_by="user"),
             "trace search, 24 h, limit 50": lambda: q.search_traces(f1, limit=50),
         }
+        if hasattr(q, "top"):  # a server tree with GET /usage/top
+            direct["top 20 users by cost, 30 d"] = lambda: q.top(f30, group_by="user", limit=20)
         timings: dict[str, list[float]] = {}
         for name, fn in direct.items():
             fn()  # warm
@@ -434,6 +436,9 @@ def time_api(srv_api: str, key: str, info: dict[str, Any], repeats: int) -> list
         (QueryTiming("trace by id", "/api/v1/traces/{id}", target_ms=50), lambda: f"/api/v1/traces/{trace_ids.pop()}"),
         (QueryTiming("latency p50/p95/p99 by model, 7 d", "/api/v1/latency?group_by=model"),
          lambda: f"/api/v1/latency?group_by=model&start={s7}&end={end}"),
+        (QueryTiming("top 20 users by cost, 30 d", "/api/v1/usage/top?group_by=user&limit=20"),
+         lambda: f"/api/v1/usage/top?group_by=user&limit=20&start={s30}&end={end}"),
+        # every (day, user) pair: what "top users" cost before /usage/top (the client sorted this)
         (QueryTiming("cost by user by day, 30 d", "/api/v1/usage?bucket=day&group_by=user"),
          lambda: f"/api/v1/usage?bucket=day&group_by=user&start={s30}&end={end}"),
         (QueryTiming("trace search, 24 h, limit 50", "/api/v1/traces?limit=50"), lambda: "/api/v1/traces?limit=50"),
@@ -531,6 +536,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for qt in timings:
         verdict = "-" if qt.target_ms is None else ("ok" if qt.median < qt.target_ms else "MISS")
+        if qt.status != 200:
+            verdict = f"HTTP {qt.status}"
         rows.append([
             qt.name, qt.median, min(qt.ms), max(qt.ms), f"{qt.median / base:,.1f}",
             statistics.median(qt.direct_ms) if qt.direct_ms else "-",

@@ -18,7 +18,18 @@ as BatchSpanProcessor sends it, default 512 spans) carries one resource and
 one scope.  Message text comes from a pre-built pool (a few hundred bytes to
 a few KB, lognormal), so building is cheap and the payloads stay realistic.
 
-`build_batches(seed, n_batches, batch, t_end_ns)` is deterministic for a seed;
+Profiles (`PROFILES`): ``heavy`` captures message content on every trace
+(prompts, completions, tool arguments and results, retrieved documents: about
+3.7 KB/span); ``light`` is the instrumentations' default with content capture
+off (``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` unset,
+``TRACELOOP_TRACE_CONTENT=false``, OpenInference hide_inputs/hide_outputs,
+Vercel ``recordInputs/recordOutputs: false``): the same traces, with model,
+provider, tokens, finish reasons, ids, user/session and tool names but no text;
+``mixed`` makes 20 % of traces heavy and 80 % light.  The choice is drawn from
+its own random stream, so a seed gives the same trace shapes, ids, models and
+token counts under every profile: only the content attributes differ.
+
+`build_batches(seed, n_batches, batch, t_end_ns, profile)` is deterministic for a seed;
 it returns serialized ExportTraceServiceRequest bytes plus counts, so callers
 in other processes can verify what the server stored.
 """
@@ -117,6 +128,8 @@ class BatchStats:
     llm_calls: int = 0  # spans the server should count as one LLM call each
     traces: int = 0
     bytes: int = 0
+    content_traces: int = 0  # traces built with message content captured (heavy)
+    content_spans: int = 0
     by_dialect: dict[str, int] = field(default_factory=dict)
     by_model: dict[str, int] = field(default_factory=dict)
     min_start_ns: int = 0
@@ -127,6 +140,8 @@ class BatchStats:
         self.llm_calls += o.llm_calls
         self.traces += o.traces
         self.bytes += o.bytes
+        self.content_traces += o.content_traces
+        self.content_spans += o.content_spans
         for k, v in o.by_dialect.items():
             self.by_dialect[k] = self.by_dialect.get(k, 0) + v
         for k, v in o.by_model.items():
@@ -154,6 +169,32 @@ def _kv(attrs: dict) -> list[KeyValue]:
     return out
 
 
+PROFILES = ("heavy", "light", "mixed")
+HEAVY_SHARE = {"heavy": 1.0, "light": 0.0, "mixed": 0.2}  # share of traces that capture content
+
+# Attributes that carry message content (prompts, completions, tool arguments
+# and results, retrieved text): what an instrumentation leaves out when content
+# capture is off.  Everything else (model, provider, usage, finish reasons,
+# ids, user/session, tool names, settings) is recorded either way.
+CONTENT_KEYS = frozenset({
+    # OTel GenAI semconv (opt-in: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)
+    "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
+    "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
+    # OpenLLMetry (TRACELOOP_TRACE_CONTENT=false)
+    "traceloop.entity.input", "traceloop.entity.output",
+    # OpenInference (hide_inputs / hide_outputs)
+    "input.value", "output.value", "input.mime_type", "output.mime_type",
+    # Vercel AI SDK (recordInputs / recordOutputs: false)
+    "ai.prompt", "ai.prompt.messages", "ai.response.text", "ai.response.toolCalls",
+    "ai.toolCall.args", "ai.toolCall.result",
+})  # fmt: skip
+CONTENT_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.", "llm.input_messages.", "llm.output_messages.")
+
+
+def is_content_key(key: str) -> bool:
+    return key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES) or key.endswith(".document.content")
+
+
 @dataclass(slots=True)
 class _Call:
     """One LLM call's content and usage, rendered per dialect."""
@@ -174,8 +215,14 @@ class _Call:
 
 
 class Generator:
-    def __init__(self, seed: int, t_end_ns: int, window_s: float = 3600.0) -> None:
+    def __init__(self, seed: int, t_end_ns: int, window_s: float = 3600.0, profile: str = "heavy") -> None:
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}")
         self.rng = random.Random(seed)
+        # the heavy/light draw has its own stream: trace shapes do not depend on the profile
+        self._profile_rng = random.Random(seed ^ 0xC0FFEE)
+        self.heavy_share = HEAVY_SHARE[profile]
+        self.capture = True  # content capture of the trace being built
         self.pool = TextPool.build(seed ^ 0x5EED)
         self.t_end_ns = t_end_ns
         self.window_ns = int(window_s * 1e9)
@@ -183,6 +230,11 @@ class Generator:
         self._model_w = [m[2] for m in MODELS]
 
     # ---- building blocks ---------------------------------------------------------------
+
+    def _kv(self, attrs: dict) -> list[KeyValue]:
+        if not self.capture:
+            attrs = {k: v for k, v in attrs.items() if not is_content_key(k)}
+        return _kv(attrs)
 
     def _ids(self) -> bytes:
         return self.rng.getrandbits(64).to_bytes(8, "big")
@@ -219,7 +271,7 @@ class Generator:
             trace_id=trace_id, span_id=self._ids(), parent_span_id=parent, name=name, kind=kind,
             start_time_unix_nano=start, end_time_unix_nano=start + dur_ns,
         )  # fmt: skip
-        sp.attributes.extend(_kv(attrs))
+        sp.attributes.extend(self._kv(attrs))
         if error:
             sp.status.code = 2
             sp.status.message = "upstream returned 500"
@@ -291,6 +343,10 @@ class Generator:
             a["gen_ai.completion.0.tool_calls.0.arguments"] = c.tool_call[2]
         if c.cache_read:
             a["gen_ai.usage.cache_read_input_tokens"] = c.cache_read
+        if not self.capture:
+            # without content the finish reason is not in gen_ai.completion.0.*;
+            # OpenLLMetry 0.62.4 records it here either way (tests/fixtures/otlp/openllmetry)
+            a["gen_ai.response.finish_reasons"] = [c.finish]
         vendor = {"openai": "openai", "anthropic": "anthropic", "google": "gemini", "acme": "acme"}[c.provider]
         return f"{vendor}.chat", a
 
@@ -443,6 +499,9 @@ class Generator:
     # ---- one trace ----------------------------------------------------------------------
 
     def trace(self, dialect: str, service: str) -> list[Span]:
+        self.capture = self.heavy_share >= 1.0 or (
+            self.heavy_share > 0.0 and self._profile_rng.random() < self.heavy_share
+        )
         r = self.rng
         n = r.choices(range(1, 11), (22, 12, 14, 12, 10, 8, 7, 6, 5, 4))[0]
         trace_id = r.getrandbits(128).to_bytes(16, "big")
@@ -511,7 +570,7 @@ class Generator:
                 trace_id=trace_id, span_id=outer_id, name="ai.generateText", kind=INTERNAL,
                 start_time_unix_nano=t0, end_time_unix_nano=cursor + 1_000_000,
             )  # fmt: skip
-            osp.attributes.extend(_kv(outer))
+            osp.attributes.extend(self._kv(outer))
             spans.insert(outer_idx, osp)
         elif n == 1:
             add_llm(b"", t)
@@ -541,7 +600,7 @@ class Generator:
                 trace_id=trace_id, span_id=root_id, name=name, kind=INTERNAL,
                 start_time_unix_nano=t, end_time_unix_nano=cursor + 1_000_000,
             )  # fmt: skip
-            root.attributes.extend(_kv(a))
+            root.attributes.extend(self._kv(a))
             if err:
                 root.status.code = 2
                 root.status.message = "agent failed"
@@ -563,14 +622,15 @@ def _resource(service: str, dialect: str, instance: int) -> list[KeyValue]:
     return _kv(attrs)
 
 
-def build_batches(seed: int, n_batches: int, batch: int, t_end_ns: int) -> tuple[list[bytes], BatchStats]:
+def build_batches(seed: int, n_batches: int, batch: int, t_end_ns: int,
+                  profile: str = "heavy") -> tuple[list[bytes], BatchStats]:  # fmt: skip
     """`n_batches` serialized exports of exactly `batch` spans each.
 
     A batch comes from one service (one resource + one scope), as one
     process's BatchSpanProcessor sends it; a trace that does not fit is split
     across two consecutive exports of that service, as happens for real.
     """
-    gen = Generator(seed, t_end_ns)
+    gen = Generator(seed, t_end_ns, profile=profile)
     r = gen.rng
     stats = BatchStats()
     carry: dict[str, list[Span]] = {}
@@ -579,7 +639,11 @@ def build_batches(seed: int, n_batches: int, batch: int, t_end_ns: int) -> tuple
         service, dialect = SERVICES[r.randrange(len(SERVICES))]
         pending = carry.pop(service, [])
         while len(pending) < batch:
-            pending.extend(gen.trace(dialect, service))
+            tr = gen.trace(dialect, service)
+            if gen.capture:
+                stats.content_traces += 1
+                stats.content_spans += len(tr)
+            pending.extend(tr)
         take, rest = pending[:batch], pending[batch:]
         if rest:
             carry[service] = rest
