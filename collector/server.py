@@ -127,25 +127,50 @@ def _prepare_fn(settings: Settings, stack: AsyncExitStack):  # type: ignore[no-u
 
         return prepare_local
 
-    pool = ProcessPoolExecutor(
-        max_workers=settings.ingest_workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=init_worker,
-        initargs=args,
-    )
-    stack.callback(pool.shutdown, wait=True, cancel_futures=True)
-    for f in [pool.submit(warm_up) for _ in range(settings.ingest_workers)]:
-        f.result(timeout=120)  # start every worker now, not on the first export
+    pool = WorkerPool(settings.ingest_workers, args, settings.retry_after_seconds)
+    stack.callback(pool.shutdown)
+    return pool.prepare
 
-    async def prepare_pool(signal: str, payload: bytes, encoding: str | None, mtype: str, project: str) -> Prepared:
+
+class WorkerPool:
+    """A spawn process pool that replaces itself when a worker dies (a
+    crashed worker breaks a ProcessPoolExecutor for good).  The export that
+    was in flight gets a retryable error; the next ones go to new workers."""
+
+    def __init__(self, size: int, initargs: tuple, retry_after_seconds: int) -> None:
+        self._size = size
+        self._initargs = initargs
+        self._retry_after = retry_after_seconds
+        self.restarts = 0
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        pool = ProcessPoolExecutor(
+            max_workers=self._size,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=init_worker,
+            initargs=self._initargs,
+        )
+        for f in [pool.submit(warm_up) for _ in range(self._size)]:
+            f.result(timeout=120)  # start every worker now, not on the first export
+        return pool
+
+    async def prepare(self, signal: str, payload: bytes, encoding: str | None, mtype: str, project: str) -> Prepared:
+        pool = self._pool
         try:
             return await asyncio.get_running_loop().run_in_executor(
                 pool, run_in_worker, signal, payload, encoding, mtype, project
             )
         except BrokenProcessPool as exc:
-            raise errors.write_failed(f"ingest worker died: {exc}", settings.retry_after_seconds) from exc
+            if pool is self._pool:  # the first waiter to notice replaces it
+                log.error("an ingest worker died (%s); starting new workers", exc)
+                self.restarts += 1
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = await asyncio.to_thread(self._start)
+            raise errors.write_failed(f"ingest worker died: {exc}", self._retry_after) from exc
 
-    return prepare_pool
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 async def build_app(settings: Settings, stack: AsyncExitStack) -> App:

@@ -114,3 +114,37 @@ def test_auth_disabled_acts_on_default_project(tmp_path_factory):
         wait_trace(srv, tid)
     finally:
         stop_server(srv)
+
+
+def test_killed_ingest_worker_is_replaced(tmp_path_factory):
+    """A worker that dies (OOM killer, native crash) costs one retryable
+    export, not the server: new workers take over."""
+    import os
+    import signal
+
+    from pathlib import Path
+
+    srv = start_server(tmp_path_factory.mktemp("workers"), {"LLMOBS_INGEST_WORKERS": "1"})
+    try:
+        children = [int(c) for t in Path(f"/proc/{srv.proc.pid}/task").iterdir() for c in (t / "children").read_text().split()]
+        workers = [p for p in children if b"spawn_main" in open(f"/proc/{p}/cmdline", "rb").read()]
+        assert workers, children
+        os.kill(workers[0], signal.SIGKILL)
+        time.sleep(0.5)
+        body = request([span(attrs=genai_chat())]).SerializeToString()
+        codes = []
+        for _ in range(20):
+            r = httpx.post(srv.otlp_http + "/v1/traces", content=body, headers={**PB, **srv.headers()}, timeout=60)
+            codes.append(r.status_code)
+            if r.status_code == 200:
+                break
+            assert r.status_code == 503 and r.headers.get("Retry-After")
+            time.sleep(0.5)
+        assert codes[-1] == 200, codes
+        tid = new_trace_id()
+        r = httpx.post(srv.otlp_http + "/v1/traces", content=request([span(attrs=genai_chat(), trace_id=tid)]).SerializeToString(),
+                       headers={**PB, **srv.headers()}, timeout=60)  # fmt: skip
+        assert r.status_code == 200
+        wait_trace(srv, tid)
+    finally:
+        stop_server(srv)
