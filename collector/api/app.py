@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, FastAPI
+import logging
+
+from clickhouse_connect.driver.exceptions import ClickHouseError
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from collector.api.routers import admin, analytics, jobs, traces
 from collector.server import App
+
+log = logging.getLogger(__name__)
 
 
 def build_api(app_state: App) -> FastAPI:
@@ -23,6 +28,12 @@ def build_api(app_state: App) -> FastAPI:
     for r in (traces.router, analytics.router, admin.router, jobs.router):
         v1.include_router(r)
     api.include_router(v1)
+
+    @api.exception_handler(ClickHouseError)
+    async def storage_error(_request: Request, exc: ClickHouseError) -> JSONResponse:
+        # A clear message instead of a stack trace; 503 so clients retry.
+        log.exception("storage error while serving a request")
+        return JSONResponse({"detail": f"storage error: {type(exc).__name__}: {str(exc)[:300]}"}, status_code=503)
 
     @api.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

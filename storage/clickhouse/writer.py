@@ -19,6 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import OperationalError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class WriterStats:
     rows_written: int = 0
     inserts: int = 0
     failures: int = 0
+    retries: int = 0
     rejected_full: int = 0
     last_insert_seconds: float = 0.0
 
@@ -57,6 +59,7 @@ class TableWriter:
         linger_seconds: float = 0.005,
         on_insert: Callable[[int, float], None] | None = None,
         on_batch: Callable[[pa.Table], None] | None = None,
+        retries: int = 3,
     ) -> None:
         self._client_factory = client_factory
         self._client: Client | None = None
@@ -66,6 +69,7 @@ class TableWriter:
         self.linger_seconds = linger_seconds
         self._on_insert = on_insert
         self._on_batch = on_batch
+        self.retries = retries
         self._pending: list[_Pending] = []
         self._queued_rows = 0
         self._wakeup = asyncio.Event()
@@ -135,7 +139,7 @@ class TableWriter:
             merged = pa.concat_tables([item.batch for item in group]) if len(group) > 1 else group[0].batch
             t0 = time.perf_counter()
             try:
-                await asyncio.to_thread(self._insert, merged)
+                await self._insert_with_retry(merged)
             except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
                 self.stats.failures += 1
                 log.exception("insert into %s failed (%d rows)", self.table, merged.num_rows)
@@ -160,6 +164,30 @@ class TableWriter:
                         item.future.set_result(None)
             finally:
                 self._queued_rows -= merged.num_rows
+
+    async def _insert_with_retry(self, batch: pa.Table) -> None:
+        """Connection problems (a ClickHouse server restarting, a network blip)
+        are retried with backoff; anything else fails the batch at once."""
+        delay = 0.1
+        for attempt in range(self.retries + 1):
+            try:
+                await asyncio.to_thread(self._insert, batch)
+                return
+            except OperationalError:
+                if attempt == self.retries or self._closing:
+                    raise
+                self.stats.retries += 1
+                log.warning("insert into %s failed to connect; retry %d in %.1fs", self.table, attempt + 1, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                await asyncio.to_thread(self._reconnect)
+
+    def _reconnect(self) -> None:
+        try:
+            if self._client is not None:
+                self._client.close()
+        finally:
+            self._client = self._client_factory()
 
     def _insert(self, batch: pa.Table) -> None:
         assert self._client is not None

@@ -83,3 +83,4 @@ async def test_stop_drains_pending(target):
     await w.stop()
     assert fut.done() and fut.exception() is None
     assert count(target) == before + 300
+
