@@ -13,6 +13,9 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import signal
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -115,8 +118,33 @@ class Preparer:
 _worker: Preparer | None = None
 
 
+def _exit_with_parent() -> None:
+    """A worker must not outlive its server (kill -9 of the server would
+    otherwise leave orphans holding memory): ask the kernel for SIGKILL when
+    the parent dies, and poll the parent id as a fallback elsewhere."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def init_worker(database_url: str, default_retention_days: int, cache_seconds: float, max_request_bytes: int) -> None:
     global _worker  # noqa: PLW0603 - one context per worker process, by design
+    _exit_with_parent()
     logging.basicConfig(level=os.environ.get("LLMOBS_LOG_LEVEL", "INFO"))
     logging.getLogger("alembic").setLevel(logging.WARNING)
     _worker = Preparer(database_url, default_retention_days, cache_seconds, max_request_bytes)
