@@ -111,3 +111,45 @@ def test_log_events_join_their_span_whichever_arrives_first(server, logs_first):
     assert "user" in roles
     assert any(s["system_instructions"] for s in joined)
     assert any(s["output_messages"] for s in chats)
+
+
+def _post_file(server, source: str, name: str, now: int) -> dict:
+    doc = load(source, name, now)
+    post(server, doc)
+    return doc
+
+
+def test_vllm_server_span_under_real_client_span_counts_once(server):
+    """Real vLLM `llm_request` spans with the real openai-v2 client span above
+    them: one LLM call, the client's, with its model name."""
+    now = time.time_ns()
+    server_doc = _post_file(server, "vllm", "traces-001.json", now)
+    client_doc = _post_file(server, "vllm", "client-001.json", now)
+    (tid,) = trace_ids(server_doc)
+    assert trace_ids(client_doc) == [tid]
+    deadline = time.monotonic() + 10
+    while True:
+        spans = flat(wait_trace(server, tid, 2))
+        counted = llm_spans(spans)
+        if len(counted) == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    (s,) = counted
+    assert s["dialect"] != "vllm" and s["model"] == "smollm2"
+    vllm = [x for x in spans if x["dialect"] == "vllm"]
+    assert len(vllm) == 1 and vllm[0]["counts_usage"] == 0
+    assert vllm[0]["ttft_ns"] == pytest.approx(0.056e9, rel=0.2)
+
+
+def test_vllm_lone_server_span_and_startup_spans(server):
+    now = time.time_ns()
+    doc = _post_file(server, "vllm", "traces-003.json", now)
+    (tid,) = trace_ids(doc)
+    (s,) = flat(wait_trace(server, tid))
+    assert s["dialect"] == "vllm" and s["provider"] == "vllm" and s["span_type"] == "llm" and s["counts_usage"] == 1
+    assert s["input_tokens"] > 0 and s["output_tokens"] == 16
+    assert s["cost_total"] is None and s["price_status"] == "unknown_model"  # self-hosted: needs a GPU-hour price
+    startup = _post_file(server, "vllm", "startup-001.json", now)
+    for tid in trace_ids(startup):
+        for sp in flat(wait_trace(server, tid)):
+            assert sp["span_type"] != "llm"

@@ -26,7 +26,13 @@ def detect(span: SpanView) -> bool:
         return True
     if span.name == "llm_request" and "gen_ai.request.id" in a:
         return True
-    return isinstance(span.scope_name, str) and span.scope_name.startswith("vllm")
+    # vLLM also traces its own start-up (Overall Loading, Load weights, ...)
+    # under vllm.* scopes: only a span about a request is an LLM call.
+    return (
+        isinstance(span.scope_name, str)
+        and span.scope_name.startswith("vllm")
+        and ("gen_ai.usage.prompt_tokens" in a or "gen_ai.request.id" in a)
+    )
 
 
 def extract(span: SpanView) -> GenAIFields:
