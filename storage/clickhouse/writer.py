@@ -60,9 +60,13 @@ class TableWriter:
         on_insert: Callable[[int, float], None] | None = None,
         on_batch: Callable[[pa.Table], None] | None = None,
         retries: int = 3,
+        lanes: int = 1,
     ) -> None:
         self._client_factory = client_factory
-        self._client: Client | None = None
+        # One client per lane: inserts on separate clients run side by side
+        # (a client serialises its own calls), so with several lanes the
+        # engine's insert work uses more than one core.
+        self._clients: list[Client | None] = [None] * max(1, lanes)
         self.table = table
         self.max_batch_rows = max_batch_rows
         self.max_queued_rows = max_queued_rows
@@ -73,7 +77,7 @@ class TableWriter:
         self._pending: list[_Pending] = []
         self._queued_rows = 0
         self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self.stats = WriterStats()
 
@@ -82,8 +86,9 @@ class TableWriter:
         return self._queued_rows
 
     async def start(self) -> None:
-        self._client = await asyncio.to_thread(self._client_factory)
-        self._task = asyncio.create_task(self._run(), name=f"writer-{self.table}")
+        for lane in range(len(self._clients)):
+            self._clients[lane] = await asyncio.to_thread(self._client_factory)
+            self._tasks.append(asyncio.create_task(self._run(lane), name=f"writer-{self.table}-{lane}"))
 
     def submit(self, batch: pa.Table) -> asyncio.Future[None]:
         """Queue rows; the future resolves once they are durably inserted."""
@@ -109,11 +114,11 @@ class TableWriter:
         """Drain what is queued, then stop."""
         self._closing = True
         self._wakeup.set()
-        if self._task:
-            await self._task
-        if self._client is not None:
-            await asyncio.to_thread(self._client.close)
-            self._client = None
+        await asyncio.gather(*self._tasks)
+        for lane, client in enumerate(self._clients):
+            if client is not None:
+                await asyncio.to_thread(client.close)
+                self._clients[lane] = None
 
     def _take(self) -> list[_Pending]:
         taken: list[_Pending] = []
@@ -124,7 +129,7 @@ class TableWriter:
             rows += item.batch.num_rows
         return taken
 
-    async def _run(self) -> None:
+    async def _run(self, lane: int) -> None:
         while True:
             if not self._pending:
                 if self._closing:
@@ -136,10 +141,12 @@ class TableWriter:
                 # Let requests that arrive together share one insert.
                 await asyncio.sleep(self.linger_seconds)
             group = self._take()
+            if not group:  # another lane took them
+                continue
             merged = pa.concat_tables([item.batch for item in group]) if len(group) > 1 else group[0].batch
             t0 = time.perf_counter()
             try:
-                await self._insert_with_retry(merged)
+                await self._insert_with_retry(merged, lane)
             except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
                 self.stats.failures += 1
                 log.exception("insert into %s failed (%d rows)", self.table, merged.num_rows)
@@ -165,13 +172,13 @@ class TableWriter:
             finally:
                 self._queued_rows -= merged.num_rows
 
-    async def _insert_with_retry(self, batch: pa.Table) -> None:
+    async def _insert_with_retry(self, batch: pa.Table, lane: int) -> None:
         """Connection problems (a ClickHouse server restarting, a network blip)
         are retried with backoff; anything else fails the batch at once."""
         delay = 0.1
         for attempt in range(self.retries + 1):
             try:
-                await asyncio.to_thread(self._insert, batch)
+                await asyncio.to_thread(self._insert, batch, lane)
                 return
             except OperationalError:
                 if attempt == self.retries or self._closing:
@@ -180,15 +187,17 @@ class TableWriter:
                 log.warning("insert into %s failed to connect; retry %d in %.1fs", self.table, attempt + 1, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-                await asyncio.to_thread(self._reconnect)
+                await asyncio.to_thread(self._reconnect, lane)
 
-    def _reconnect(self) -> None:
+    def _reconnect(self, lane: int) -> None:
+        client, self._clients[lane] = self._clients[lane], None
         try:
-            if self._client is not None:
-                self._client.close()
+            if client is not None:
+                client.close()
         finally:
-            self._client = self._client_factory()
+            self._clients[lane] = self._client_factory()
 
-    def _insert(self, batch: pa.Table) -> None:
-        assert self._client is not None
-        self._client.insert_arrow(self.table, batch)
+    def _insert(self, batch: pa.Table, lane: int) -> None:
+        client = self._clients[lane]
+        assert client is not None
+        client.insert_arrow(self.table, batch)

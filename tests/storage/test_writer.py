@@ -84,3 +84,19 @@ async def test_stop_drains_pending(target):
     assert fut.done() and fut.exception() is None
     assert count(target) == before + 300
 
+
+
+async def test_lanes_insert_side_by_side_and_lose_nothing(target):
+    c = connect(target)
+    c.command("CREATE TABLE IF NOT EXISTS w2 (k UInt64, v String) ENGINE = MergeTree ORDER BY k")
+    c.close()
+    w = TableWriter(lambda: connect(target), "w2", lanes=3, linger_seconds=0.0, max_batch_rows=300)
+    await w.start()
+    try:
+        await asyncio.gather(*(w.write(batch(i * 100, 100)) for i in range(60)))
+        c = connect(target)
+        assert int(c.command("SELECT count() FROM w2")) == 6000
+        assert int(c.command("SELECT uniqExact(k) FROM w2")) == 6000
+        c.close()
+    finally:
+        await w.stop()
