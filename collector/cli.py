@@ -192,5 +192,67 @@ def keys_list(api: ApiOpt = None, api_key: KeyOpt = None) -> None:
             typer.echo(f"{k['id']:>5}  {k['prefix']}…  {k['name']}  {state}")
 
 
+@keys_app.command("revoke")
+def keys_revoke(key_id: int, api: ApiOpt = None, api_key: KeyOpt = None) -> None:
+    with _client(api, api_key) as c:
+        _check(c.delete(f"/keys/{key_id}"))
+        typer.echo(f"revoked key {key_id}")
+
+
+projects_app = typer.Typer(help="Projects")
+app.add_typer(projects_app, name="projects")
+
+
+@projects_app.command("create")
+def projects_create(
+    project_id: str,
+    retention_days: Annotated[int, typer.Option(help="Days spans are kept")] = 30,
+    api: ApiOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Create a project; prints its first API key (shown once)."""
+    with _client(api, api_key) as c:
+        r = _check(c.post("/projects", json={"id": project_id, "retention_days": retention_days}))
+        typer.echo(r["api_key"])
+
+
+prices_app = typer.Typer(help="Price overrides and self-hosted models of the current project")
+app.add_typer(prices_app, name="prices")
+
+
+@prices_app.command("add")
+def prices_add(
+    model_pattern: Annotated[str, typer.Argument(help="Regular expression matched in full against the model")],
+    input_per_mtok: Annotated[str | None, typer.Option("--input", help="USD per million input tokens")] = None,
+    output_per_mtok: Annotated[str | None, typer.Option("--output", help="USD per million output tokens")] = None,
+    cache_read_per_mtok: Annotated[str | None, typer.Option("--cache-read")] = None,
+    cache_write_per_mtok: Annotated[str | None, typer.Option("--cache-write")] = None,
+    gpu_hour_usd: Annotated[str | None, typer.Option("--gpu-hour", help="Self-hosted: USD per GPU-hour")] = None,
+    tokens_per_second: Annotated[str | None, typer.Option("--tokens-per-second", help="Self-hosted throughput")] = None,
+    provider: Annotated[str | None, typer.Option(help="Only for this provider")] = None,
+    api: ApiOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Add a price; spans priced from now on use it (`llmobs reprice` for the past)."""
+    body = {
+        "model_pattern": model_pattern, "provider": provider, "input_per_mtok": input_per_mtok,
+        "output_per_mtok": output_per_mtok, "cache_read_per_mtok": cache_read_per_mtok,
+        "cache_write_per_mtok": cache_write_per_mtok, "gpu_hour_usd": gpu_hour_usd,
+        "tokens_per_second": tokens_per_second,
+    }  # fmt: skip
+    with _client(api, api_key) as c:
+        r = _check(c.post("/prices", json={k: v for k, v in body.items() if v is not None}))
+        typer.echo(f"price {r['id']} for {r['model_pattern']!r} added")
+
+
+@prices_app.command("list")
+def prices_list(api: ApiOpt = None, api_key: KeyOpt = None) -> None:
+    with _client(api, api_key) as c:
+        for p in _check(c.get("/prices"))["items"]:
+            parts = [f"{k}={p[k]}" for k in ("input_per_mtok", "output_per_mtok", "cache_read_per_mtok",
+                                              "cache_write_per_mtok", "gpu_hour_usd", "tokens_per_second") if p.get(k)]  # fmt: skip
+            typer.echo(f"{p['id']:>5}  {p['model_pattern']}  {' '.join(parts)}")
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())

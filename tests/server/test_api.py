@@ -216,3 +216,25 @@ def test_project_retention_update_is_validated(server):
         r = c.patch("/project", json={"retention_days": 7})
         assert r.status_code == 200 and r.json()["retention_days"] == 7
         assert c.get("/project").json()["retention_days"] == 7
+
+
+def test_cli_projects_keys_and_prices(server):
+    def cli(*args: str, key: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "collector", *args, "--api", server.api, "--api-key", key or server.key],
+            capture_output=True, text=True, cwd=ROOT, timeout=60,
+        )
+
+    pid = f"cli-{time.time_ns() % 10**9}"
+    out = cli("projects", "create", pid, "--retention-days", "14")
+    assert out.returncode == 0, out.stderr
+    key = out.stdout.strip()
+    assert key.startswith(f"llmobs_{pid}_")
+    out = cli("prices", "add", "my-llama-.*", "--gpu-hour", "2.5", "--tokens-per-second", "1000", key=key)
+    assert out.returncode == 0, out.stderr
+    listed = cli("prices", "list", key=key)
+    assert "my-llama-.*" in listed.stdout and "gpu_hour_usd=2.5" in listed.stdout
+    bad = cli("prices", "add", "x", "--input", "-1", key=key)
+    assert bad.returncode == 1 and "error 422" in bad.stderr
+    keys = cli("keys", "list", key=key)
+    assert "first key" in keys.stdout
