@@ -108,6 +108,17 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent not idle (all processes, all
+    cores) since boot, from /proc/stat; a difference over a phase minus what
+    the server and the clients used is what other work took meanwhile."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is inside user)
+    return (total - idle) / CLK_TCK
+
+
 def tree_rss_bytes(pid: int) -> int:
     total = 0
     for p in proc_tree(pid):
@@ -262,6 +273,27 @@ def server_root() -> Path:
     """The source tree the server runs from: this checkout, or another one
     (e.g. `git archive HEAD` unpacked) named by LLMOBS_BENCH_SERVER_ROOT."""
     return Path(os.environ.get("LLMOBS_BENCH_SERVER_ROOT") or ROOT).resolve()
+
+
+_BENCH_ONLY_DIR: Path | None = None
+
+
+def bench_child_cwd() -> Path:
+    """Working directory for the benchmark's own child processes
+    (`python -m bench.query --generate-only`, `bench.ingest --pipeline-only`):
+    a directory holding only a `bench` symlink to this checkout's bench/.
+    `python -m` puts the working directory first on sys.path, so the child runs
+    THIS checkout's benchmark code while `collector` and `storage` still come
+    from the server's tree (PYTHONPATH, see server_env), even when that tree
+    (a `git archive` snapshot) has a bench/ of its own."""
+    global _BENCH_ONLY_DIR
+    if _BENCH_ONLY_DIR is None or not (_BENCH_ONLY_DIR / "bench").exists():
+        import tempfile
+
+        d = Path(tempfile.mkdtemp(prefix="llmobs-bench-pkg-"))
+        (d / "bench").symlink_to(ROOT / "bench", target_is_directory=True)
+        _BENCH_ONLY_DIR = d
+    return _BENCH_ONLY_DIR
 
 
 def server_env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:

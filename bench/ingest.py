@@ -57,7 +57,9 @@ from bench._common import (
     Percentiles,
     RssSampler,
     ServerProc,
+    bench_child_cwd,
     crash_report,
+    machine_busy_seconds,
     machine_info,
     proc_cpu_seconds,
     proc_rss_bytes,
@@ -259,7 +261,7 @@ def pipeline_baseline(path: Path, slices: list[tuple[int, int]], counts: list[in
     env = server_env(path.parent)
     r = subprocess.run(
         [sys.executable, "-m", "bench.ingest", "--pipeline-only", str(path)],
-        cwd=server_root(), env=env, capture_output=True, text=True,
+        cwd=bench_child_cwd(), env=env, capture_output=True, text=True,
     )  # fmt: skip
     if r.returncode != 0 or not r.stdout.strip():
         print(f"  (pipeline baseline unavailable with this server tree: {r.stderr.strip().splitlines()[-1:]})")
@@ -354,6 +356,8 @@ class PhaseResult:
     server_cpu_s: float | None = None
     server_main_cpu_s: float | None = None  # the server process alone (asyncio loop, receivers, chDB threads)
     client_cpu_s: float = 0.0
+    machine_cpu_s: float | None = None  # every process on the machine, over the same window as server_cpu_s
+    loadavg_before: tuple[float, float, float] | None = None
     server_rss_peak_mb: float | None = None
     inserts: int | None = None
     rows_per_insert: float | None = None
@@ -414,6 +418,8 @@ def run_phase(srv: ServerProc, protocol: str, n_exp: int, batch: int, payload: P
     m0 = server_metrics(srv)
     cpu0 = tree_cpu_seconds(srv.pid) if srv.pid else None
     main0 = proc_cpu_seconds(srv.pid) if srv.pid else None
+    pr.loadavg_before = os.getloadavg()
+    busy0 = machine_busy_seconds()
     with RssSampler(srv.pid, 0.1) as rss:
         go.set()
         t_go = time.monotonic()
@@ -447,6 +453,7 @@ def run_phase(srv: ServerProc, protocol: str, n_exp: int, batch: int, payload: P
                 time.sleep(args.poll_interval)
         cpu1 = tree_cpu_seconds(srv.pid) if srv.pid else None
         main1 = proc_cpu_seconds(srv.pid) if srv.pid else None
+        busy1 = machine_busy_seconds()
         pr.server_rss_peak_mb = rss.peak / 2**20 if srv.pid else None
     for p in procs:
         p.join(30)
@@ -473,6 +480,7 @@ def run_phase(srv: ServerProc, protocol: str, n_exp: int, batch: int, payload: P
         pr.server_cpu_s = cpu1 - cpu0
     if main0 is not None and main1 is not None:
         pr.server_main_cpu_s = main1 - main0
+    pr.machine_cpu_s = busy1 - busy0
     if m0.get("stored") is not None and m1.get("stored") is not None:
         pr.server_spans_stored_delta = int(m1["stored"] - m0["stored"])  # type: ignore[operator]
         ins = (m1["inserts"] or 0) - (m0["inserts"] or 0)
@@ -584,11 +592,11 @@ def main(argv: list[str] | None = None) -> int:
 
     base = dec["spans_per_s"]
     rows: list[list[Any]] = [
-        ["decode only (upb, 1 thread)", "-", "-", dec["spans_per_s"], "-", "1.00", "-", "-", "-", "-", "-", "-", "-", "-"],
+        ["decode only (upb, 1 thread)", "-", "-", dec["spans_per_s"], "-", "1.00", *["-"] * 10],
     ]
     if pipe:
         rows.append(["server pipeline, no insert (1 thread)", "-", "-", pipe["spans_per_s"], "-",
-                     f"{pipe['spans_per_s'] / base:.3f}", "-", "-", "-", "-", "-", "-", "-", "-"])  # fmt: skip
+                     f"{pipe['spans_per_s'] / base:.3f}", *["-"] * 10])  # fmt: skip
     for p in phases:
         rows.append([
             f"OTLP/{'gRPC' if p.protocol == 'grpc' else 'HTTP protobuf'} end to end", str(p.exporters), str(p.batch),
@@ -599,6 +607,9 @@ def main(argv: list[str] | None = None) -> int:
             (f"{p.server_main_cpu_s / p.wall_send_s:.2f} / {(p.server_cpu_s - p.server_main_cpu_s) / p.wall_send_s:.2f}"
              if p.server_cpu_s is not None and p.server_main_cpu_s is not None else "n/a"),
             f"{p.client_cpu_s / p.wall_send_s:.2f}",
+            (f"{(p.machine_cpu_s - p.server_cpu_s - p.client_cpu_s) / p.wall_send_s:.2f}"
+             if p.machine_cpu_s is not None and p.server_cpu_s is not None else "n/a"),
+            " ".join(f"{x:.1f}" for x in p.loadavg_before) if p.loadavg_before else "n/a",
             p.server_rss_peak_mb,
         ])  # fmt: skip
     print()
@@ -608,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(
         ["path", "exporters", "batch", "stored spans/s", "acked spans/s", "ratio to decode", "ack p50 ms",
          "ack p99 ms", "lag ms", "retries/failed", "server cores", "server main / workers", "client cores",
-         "server RSS peak MB"],
+         "other cores", "loadavg before", "server RSS peak MB"],
         rows,
     ))  # fmt: skip
     print()
@@ -623,7 +634,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nserver peak RSS over the whole run (sum of VmHWM over its {n_procs} process(es)): {hwm / 2**20:,.0f} MB")
     print("server cores / client cores = CPU seconds used during the run (server: its whole process tree) / wall seconds; "
           f"{os.cpu_count()} = the whole machine.  server main / workers: the server process alone (event loop, "
-          "receivers, writer, chDB engine threads) / its ingest worker processes (decode, normalize, price, rows)")
+          "receivers, writer, chDB engine threads) / its ingest worker processes (decode, normalize, price, rows).  "
+          "other cores: the machine's busy CPU (/proc/stat) minus server and clients over the phase: work that "
+          "is not this benchmark (someone else's tests); above ~0.2 the figures are contended")
     if crash:
         print(f"\nRUN INCOMPLETE: {crash}")
     if args.json:

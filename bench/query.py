@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -43,13 +44,17 @@ import httpx
 
 from bench._common import (
     RssSampler,
+    bench_child_cwd,
+    crash_report,
     dir_size,
+    machine_busy_seconds,
     machine_info,
     run_migrate,
     server_env,
     server_root,
     start_server,
     table,
+    tree_cpu_seconds,
     write_json,
 )
 
@@ -497,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     r = subprocess.run(
         [sys.executable, "-m", "bench.query", "--generate-only", str(data_dir), "--spans", str(args.spans),
          "--repeats", str(args.repeats), *(["--no-optimize"] if args.no_optimize else [])],
-        cwd=server_root(), env=server_env(data_dir), capture_output=True, text=True,
+        cwd=bench_child_cwd(), env=server_env(data_dir), capture_output=True, text=True,
     )  # fmt: skip
     child_s = time.perf_counter() - t0
     if r.returncode != 0:
@@ -523,14 +528,23 @@ def main(argv: list[str] | None = None) -> int:
         print("no default-api-key written by the server", file=sys.stderr)
         srv.stop()
         return 1
+    load_before = os.getloadavg()
+    busy0, srv0, t_api0 = machine_busy_seconds(), tree_cpu_seconds(srv.pid), time.perf_counter()
     try:
         with RssSampler(srv.pid, 0.1) as rss:
             timings = time_api(srv.api, srv.key, gen, args.repeats)
         rss_peak = rss.peak
+        api_s = time.perf_counter() - t_api0
+        srv_cores = (tree_cpu_seconds(srv.pid) - srv0) / api_s
+        other_cores = (machine_busy_seconds() - busy0) / api_s - srv_cores
+    except Exception:
+        if srv.proc is not None and srv.proc.poll() is not None:
+            print(f"the server died during the API timings:\n{crash_report(srv)}", file=sys.stderr)
+        raise
     finally:
         rc = srv.stop()
     if rc not in (0, -15):
-        print(f"server exited with {rc}:\n{srv.log_tail()}", file=sys.stderr)
+        print(f"server exited with {rc} at shutdown:\n{crash_report(srv)}", file=sys.stderr)
 
     base = timings[0].median
     rows = []
@@ -568,6 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     print("largest columns (compressed / uncompressed MiB): "
           + ", ".join(f"{n} {cb / 2**20:,.0f}/{ub / 2**20:,.0f}" for n, cb, ub in gen["columns_on_disk"]))  # fmt: skip
     print(f"server start on the generated directory: {start_s:.1f} s; server RSS peak during the queries: {rss_peak / 2**20:,.0f} MiB")
+    print(f"during the API timings ({api_s:.1f} s): server {srv_cores:.2f} cores, everything else on the machine "
+          f"{other_cores:.2f} cores (includes this client); loadavg before {' '.join(f'{x:.1f}' for x in load_before)}")  # fmt: skip
     print("\nEXPLAIN indexes = 1 (before the server started):")
     for k, v in gen["explain"].items():
         print(f"--- {k}\n{v}")
