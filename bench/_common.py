@@ -288,10 +288,13 @@ def bench_child_cwd() -> Path:
     (a `git archive` snapshot) has a bench/ of its own."""
     global _BENCH_ONLY_DIR
     if _BENCH_ONLY_DIR is None or not (_BENCH_ONLY_DIR / "bench").exists():
+        import atexit
+        import shutil
         import tempfile
 
         d = Path(tempfile.mkdtemp(prefix="llmobs-bench-pkg-"))
         (d / "bench").symlink_to(ROOT / "bench", target_is_directory=True)
+        atexit.register(shutil.rmtree, d, True)  # the symlink only, never its target
         _BENCH_ONLY_DIR = d
     return _BENCH_ONLY_DIR
 

@@ -35,8 +35,12 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     max_batch_rows: int = Field(default=50_000, gt=0)
     max_queued_rows: int = Field(default=500_000, gt=0)
-    writer_linger_seconds: float = Field(default=0.005, ge=0)
-    writer_lanes: int = Field(default=2, ge=1, le=16, description="Concurrent inserts into the spans table.")
+    writer_linger_seconds: float = Field(
+        default=0.05, ge=0, description="How long the writer waits for more exports to share an insert."
+    )
+    writer_lanes: int = Field(
+        default=1, ge=1, le=16, description="Concurrent inserts into the spans table (more only helps beyond 2 cores)."
+    )
     ingest_workers: int = Field(
         default_factory=lambda: min(os.cpu_count() or 1, 8),
         ge=0,
