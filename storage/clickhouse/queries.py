@@ -218,13 +218,14 @@ class Queries:
         )
 
     def trace_events(self, project_id: str, trace_id: str, lo_ns: int, hi_ns: int) -> list[dict[str, Any]]:
-        """GenAI log events of a trace; events are looked for a day either
-        side of the trace's spans (clocks of separate exporters drift)."""
+        """GenAI log events of a trace; events are looked for an hour either
+        side of the trace's spans (an event is emitted with its span; the
+        margin covers clock drift between separate exporters)."""
         return self._rows(
             f"SELECT span_id, toUnixTimestamp64Nano(time) AS time_ns, event_name, body, attributes "
             f"FROM {self.events} FINAL WHERE project_id = {{project:String}} AND trace_id = {{trace_id:String}} "
-            "AND time >= fromUnixTimestamp64Nano({lo:Int64}) - INTERVAL 1 DAY "
-            "AND time <= fromUnixTimestamp64Nano({hi:Int64}) + INTERVAL 1 DAY "
+            "AND time >= fromUnixTimestamp64Nano({lo:Int64}) - INTERVAL 1 HOUR "
+            "AND time <= fromUnixTimestamp64Nano({hi:Int64}) + INTERVAL 1 HOUR "
             "ORDER BY time, record_id",
             {"project": project_id, "trace_id": trace_id, "lo": lo_ns, "hi": hi_ns},
         )
