@@ -10,7 +10,6 @@ the rollups.  Idempotent, so several server replicas may do the same work.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -84,18 +83,6 @@ class LayerReconciler:
             self._rollups.mark(project, start, start + 1)
         log.info("stopped counting %d repeated llm span(s) in project %s", len(todo), project)
         return len(todo)
-
-    async def run(self, interval: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.to_thread(self.reconcile)
-            except Exception:  # noqa: BLE001 - retried with the next marks
-                log.exception("layer reconciliation failed")
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                pass
-        await asyncio.to_thread(self.reconcile)
 
     def close(self) -> None:
         if self._client is not None:

@@ -9,6 +9,7 @@ last; shutdown stops the receivers first, then drains the writers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import time
@@ -28,6 +29,7 @@ from collector.ingest import Ingestor, Writers
 from collector.metrics import ServerMetrics
 from collector.otlp.grpc_receiver import build_grpc_server
 from collector.otlp.http_receiver import build_otlp_http_app
+from collector.periodic import every
 from collector.pricing import Pricer
 from collector.reconcile import LayerReconciler
 from collector.settings import Settings
@@ -197,8 +199,11 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> App:
     reconciler = LayerReconciler(factory, tables, rollups)
     stack.callback(reconciler.close)
     stop_rollups, stop_reconciler = asyncio.Event(), asyncio.Event()
-    rollup_task = asyncio.create_task(rollups.run(settings.rollup_interval_seconds, stop_rollups))
-    reconcile_task = asyncio.create_task(reconciler.run(settings.rollup_interval_seconds, stop_reconciler))
+    interval = settings.rollup_interval_seconds
+    rollup_task = asyncio.create_task(
+        every(interval, stop_rollups, rollups.refresh, functools.partial(rollups.refresh, everything=True))
+    )
+    reconcile_task = asyncio.create_task(every(interval, stop_reconciler, reconciler.reconcile, reconciler.reconcile))
 
     async def _stop_rollups() -> None:
         stop_rollups.set()

@@ -11,7 +11,6 @@ marked, so answers are exact and current.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -162,18 +161,6 @@ class Rollups:
                     self._refreshing.pop(p, None)
         self.refreshes += n
         return n
-
-    async def run(self, interval: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.to_thread(self.refresh)
-            except Exception:  # noqa: BLE001 - retried next round
-                log.exception("rollup refresh failed; will retry")
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                pass
-        await asyncio.to_thread(self.refresh, everything=True)
 
     def close(self) -> None:
         if self._client is not None:
