@@ -105,7 +105,8 @@ def test_server_on_real_postgres(tmp_path_factory, pg_database):
 
 
 def test_auth_disabled_acts_on_default_project(tmp_path_factory):
-    srv = start_server(tmp_path_factory.mktemp("noauth"), {"LLMOBS_AUTH_DISABLED": "true"})
+    # also the in-process ingest path (no worker processes), for small machines
+    srv = start_server(tmp_path_factory.mktemp("noauth"), {"LLMOBS_AUTH_DISABLED": "true", "LLMOBS_INGEST_WORKERS": "0"})
     try:
         tid = new_trace_id()
         r = httpx.post(srv.otlp_http + "/v1/traces", content=request([span(attrs=genai_chat(), trace_id=tid)]).SerializeToString(), headers=PB)
