@@ -238,3 +238,12 @@ def test_cli_projects_keys_and_prices(server):
     assert bad.returncode == 1 and "error 422" in bad.stderr
     keys = cli("keys", "list", key=key)
     assert "first key" in keys.stdout
+
+
+def test_openapi_docs_are_served(server):
+    spec = httpx.get(server.api + "/openapi.json").json()
+    paths = set(spec["paths"])
+    for p in ("/api/v1/spans", "/api/v1/traces", "/api/v1/traces/{trace_id}", "/api/v1/usage", "/api/v1/usage/top",
+              "/api/v1/latency", "/api/v1/unpriced", "/api/v1/prices", "/api/v1/keys", "/api/v1/jobs/reprice"):  # fmt: skip
+        assert p in paths, p
+    assert httpx.get(server.api + "/docs").status_code == 200
