@@ -388,6 +388,26 @@ class Queries:
             params,
         )
 
+    def genai_metrics(
+        self, project_id: str, start_ns: int, end_ns: int, *, name: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Stored gen_ai.* metric points (token usage and duration histograms,
+        server time to first token, ...), newest first."""
+        params: dict[str, Any] = {"project": project_id, "start_ns": start_ns, "end_ns": end_ns, "limit": limit}
+        name_sql = ""
+        if name:
+            name_sql = " AND metric_name = {name:String}"
+            params["name"] = name
+        return self._rows(
+            f"""SELECT metric_name, metric_type, unit, service_name, toUnixTimestamp64Nano(time) AS time_ns,
+                       attributes, value, count, sum, min, max, bucket_counts, explicit_bounds
+                FROM {self.tables.metrics} FINAL
+                WHERE project_id = {{project:String}}
+                  AND time >= fromUnixTimestamp64Nano({{start_ns:Int64}}) AND time < fromUnixTimestamp64Nano({{end_ns:Int64}}){name_sql}
+                ORDER BY time DESC, metric_name LIMIT {{limit:UInt32}}""",
+            params,
+        )
+
     def latency(self, f: SpanFilter, *, group_by: str | None) -> list[dict[str, Any]]:
         where, params = f.where()
         return self._rows(

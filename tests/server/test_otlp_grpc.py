@@ -122,6 +122,12 @@ def test_logs_and_metrics_services(server):
     sm.metrics.add(name="http.server.duration")  # not GenAI: skipped
     metrics_service_pb2_grpc.MetricsServiceStub(channel).Export(metrics, metadata=md, timeout=30)
     channel.close()
+    with server.client() as c:
+        points = c.get("/genai-metrics", params={"name": "gen_ai.client.token.usage"}).json()["items"]
+        assert c.get("/genai-metrics", params={"name": "http.server.duration"}).json()["items"] == []
+    mine = [p for p in points if p["attributes"].get("gen_ai.token.type") == "input" and p["sum"] == 30.0]
+    assert mine and mine[0]["metric_type"] == "histogram" and mine[0]["count"] == 2
+    assert mine[0]["bucket_counts"] == [1, 1] and mine[0]["explicit_bounds"] == [10.0]
 
 
 def test_grpc_gzip_compressed_export(server):

@@ -75,6 +75,18 @@ def provider_comparison(f: FilterDep, q: QueriesDep, group_by: str = "model") ->
     return {"group_by": group_by, "items": [clean_row(r) for r in rows]}
 
 
+@router.get("/genai-metrics")
+def genai_metrics(
+    f: FilterDep,
+    q: QueriesDep,
+    name: Annotated[str | None, Query(description="e.g. gen_ai.client.token.usage")] = None,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+) -> dict[str, Any]:
+    """gen_ai.* metric points received over OTLP metrics."""
+    rows = q.genai_metrics(f.project_id, f.start_ns, f.end_ns, name=name, limit=limit)
+    return {"items": [clean_row(r) for r in rows]}
+
+
 @router.get("/unpriced")
 def unpriced(f: FilterDep, q: QueriesDep) -> dict[str, Any]:
     rows = [clean_row(r) for r in q.unpriced(f)]
