@@ -8,8 +8,9 @@ With auth disabled every request acts on the default project.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Mapping
+
+from collector.ttl_cache import TTLCache
 
 
 def key_from_headers(headers: Mapping[str, str]) -> str | None:
@@ -35,23 +36,18 @@ class Authenticator:
         self._lookup = lookup
         self.disabled = disabled
         self.default_project = default_project
-        self._ttl = ttl
-        self._max = max_entries
-        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._cache: TTLCache[str | None] = TTLCache(ttl, max_entries)
 
     async def project_for(self, key: str | None) -> str | None:
         if self.disabled:
             return self.default_project
         if not key:
             return None
-        now = time.monotonic()
-        hit = self._cache.get(key)
-        if hit and hit[0] > now:
-            return hit[1]
+        found, project = self._cache.peek(key)
+        if found:
+            return project
         project = await asyncio.to_thread(self._lookup, key)
-        if len(self._cache) >= self._max:
-            self._cache.clear()
-        self._cache[key] = (now + self._ttl, project)
+        self._cache.put(key, project)
         return project
 
     def forget(self) -> None:
