@@ -194,3 +194,22 @@ def test_acknowledged_spans_survive_kill_9(tmp_path_factory):
         assert n >= acked  # an unacknowledged export may have been written too, never the reverse
     finally:
         stop_server(srv)
+
+
+def test_bytes_in_flight_are_capped(tmp_path_factory):
+    """Memory stays bounded before the write queue too: exports beyond the
+    in-flight byte cap are refused at once with a retry delay."""
+    srv = start_server(tmp_path_factory.mktemp("inflight"), {"LLMOBS_MAX_INFLIGHT_BYTES": "300000"})
+    try:
+        bodies = [request([span(attrs=genai_chat(pad="p" * 2000)) for _ in range(100)]).SerializeToString() for _ in range(16)]
+        assert all(len(b) > 200_000 for b in bodies)
+
+        def send(body: bytes) -> httpx.Response:
+            return httpx.post(srv.otlp_http + "/v1/traces", content=body, headers={**PB, **srv.headers()}, timeout=60)
+
+        with cf.ThreadPoolExecutor(16) as ex:
+            codes = [r.status_code for r in ex.map(send, bodies)]
+        assert 200 in codes and 503 in codes, codes
+        assert srv.alive()
+    finally:
+        stop_server(srv)
