@@ -219,7 +219,8 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> App:
 
     writers = Writers(
         spans=TableWriter(factory, tables.spans, max_batch_rows=settings.max_batch_rows,
-                          max_queued_rows=settings.max_queued_rows, linger_seconds=settings.writer_linger_seconds,
+                          max_queued_rows=settings.max_queued_rows, max_queued_bytes=settings.max_queued_bytes,
+                          linger_seconds=settings.writer_linger_seconds,
                           on_insert=metrics.observe_insert, on_batch=on_spans_written,
                           lanes=settings.writer_lanes),
         events=TableWriter(factory, tables.events, max_queued_rows=settings.max_queued_rows),

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     max_batch_rows: int = Field(default=50_000, gt=0)
     max_queued_rows: int = Field(default=500_000, gt=0)
+    max_queued_bytes: int = Field(default=512 * 1024 * 1024, gt=0, description="Arrow bytes waiting for the writer.")
     writer_linger_seconds: float = Field(
         default=0.05, ge=0, description="How long the writer waits for more exports to share an insert."
     )

@@ -46,6 +46,7 @@ class WriterStats:
 class _Pending:
     batch: pa.Table
     future: asyncio.Future[None]
+    size: int
 
 
 class TableWriter:
@@ -56,6 +57,7 @@ class TableWriter:
         *,
         max_batch_rows: int = 50_000,
         max_queued_rows: int = 500_000,
+        max_queued_bytes: int = 512 * 1024 * 1024,
         linger_seconds: float = 0.005,
         on_insert: Callable[[int, float], None] | None = None,
         on_batch: Callable[[pa.Table], None] | None = None,
@@ -70,6 +72,8 @@ class TableWriter:
         self.table = table
         self.max_batch_rows = max_batch_rows
         self.max_queued_rows = max_queued_rows
+        self.max_queued_bytes = max_queued_bytes
+        self._queued_bytes = 0
         self.linger_seconds = linger_seconds
         self._on_insert = on_insert
         self._on_batch = on_batch
@@ -99,11 +103,16 @@ class TableWriter:
             return fut
         if self._closing:
             raise QueueFull("writer is shutting down")
-        if self._queued_rows + batch.num_rows > self.max_queued_rows and self._queued_rows > 0:
+        size = batch.nbytes
+        if self._queued_rows > 0 and (
+            self._queued_rows + batch.num_rows > self.max_queued_rows
+            or self._queued_bytes + size > self.max_queued_bytes
+        ):
             self.stats.rejected_full += batch.num_rows
-            raise QueueFull(f"{self.table} write queue holds {self._queued_rows} rows")
-        self._pending.append(_Pending(batch, fut))
+            raise QueueFull(f"{self.table} write queue holds {self._queued_rows} rows, {self._queued_bytes >> 20} MiB")
+        self._pending.append(_Pending(batch, fut, size))
         self._queued_rows += batch.num_rows
+        self._queued_bytes += size
         self._wakeup.set()
         return fut
 
@@ -171,6 +180,7 @@ class TableWriter:
                         item.future.set_result(None)
             finally:
                 self._queued_rows -= merged.num_rows
+                self._queued_bytes -= sum(item.size for item in group)
 
     async def _insert_with_retry(self, batch: pa.Table, lane: int) -> None:
         """Connection problems (a ClickHouse server restarting, a network blip)

@@ -100,3 +100,16 @@ async def test_lanes_insert_side_by_side_and_lose_nothing(target):
         c.close()
     finally:
         await w.stop()
+
+
+async def test_queue_is_bounded_in_bytes_too(target):
+    w = TableWriter(lambda: connect(target), "w", max_queued_bytes=50_000, linger_seconds=0.2)
+    await w.start()
+    try:
+        first = w.submit(batch(20 * 10**6, 2000))  # ~40 KB of Arrow
+        with pytest.raises(QueueFull, match="MiB"):
+            w.submit(batch(21 * 10**6, 2000))
+        await first
+        await w.write(batch(22 * 10**6, 2000))
+    finally:
+        await w.stop()
