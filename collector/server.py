@@ -12,6 +12,7 @@ import asyncio
 import functools
 import logging
 import queue
+import threading
 import time
 from collections.abc import Iterator
 import multiprocessing
@@ -54,6 +55,7 @@ class ReaderPool:
 
     def __init__(self, target: ClickHouseTarget, size: int = 4) -> None:
         self._tables = Tables.for_cluster(target.cluster)
+        self._pair_lock = threading.Lock()
         self._clients: queue.Queue[Client] = queue.Queue()
         for _ in range(size):
             self._clients.put(connect(target))
@@ -65,6 +67,20 @@ class ReaderPool:
             yield Queries(client, self._tables)
         finally:
             self._clients.put(client)
+
+    @contextmanager
+    def pair(self) -> Iterator[tuple[Queries, Queries]]:
+        """Two clients for a request that reads twice side by side.  Pairs are
+        taken one request at a time, so two half-served pairs can never hold
+        every client while each waits for its second."""
+        with self._pair_lock:
+            a = self._clients.get()
+            b = self._clients.get()
+        try:
+            yield Queries(a, self._tables), Queries(b, self._tables)
+        finally:
+            self._clients.put(a)
+            self._clients.put(b)
 
     def close(self) -> None:
         while not self._clients.empty():

@@ -203,10 +203,10 @@ class Queries:
         ).result_rows[0]
         return (int(row[0]), int(row[1])) if row[2] else None
 
-    def trace(self, project_id: str, trace_id: str) -> list[dict[str, Any]]:
+    def trace(self, project_id: str, trace_id: str, bounds: tuple[int, int] | None = None) -> list[dict[str, Any]]:
         """One trace: its time range from trace_index first, so the spans
         table is read by primary key (project, hour) for just that range."""
-        bounds = self.trace_bounds(project_id, trace_id)
+        bounds = bounds or self.trace_bounds(project_id, trace_id)
         if bounds is None:
             return []
         return self._rows(

@@ -247,3 +247,19 @@ def test_openapi_docs_are_served(server):
               "/api/v1/latency", "/api/v1/unpriced", "/api/v1/prices", "/api/v1/keys", "/api/v1/jobs/reprice"):  # fmt: skip
         assert p in paths, p
     assert httpx.get(server.api + "/docs").status_code == 200
+
+
+def test_many_concurrent_trace_reads(server, seeded):
+    """Trace reads take two reader clients each; many at once must neither
+    deadlock nor mix up answers."""
+    import concurrent.futures as cf
+
+    _, tids = seeded
+    ids = [t.hex() for t in tids.values()] * 10
+
+    def get(tid: str) -> str:
+        with server.client() as c:
+            return c.get(f"/traces/{tid}", timeout=30).json()["trace_id"]
+
+    with cf.ThreadPoolExecutor(16) as ex:
+        assert list(ex.map(get, ids)) == ids

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from collector.api.deps import FilterDep, ProjectDep, QueriesDep
+from collector.api.deps import AppDep, FilterDep, ProjectDep, QueriesDep
 from collector.api.serialize import clean_row
 from collector.normalize.log_events import fill_span_messages
+from collector.server import App
 
 router = APIRouter(tags=["traces"])
 
@@ -40,15 +42,27 @@ def _detail(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _read_trace(app: App, project: str, trace_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Spans and their log events, read side by side on two reader clients
+    once trace_index has given the time range (the engine releases the GIL)."""
+    with app.readers.pair() as (q_spans, q_events):
+        bounds = q_spans.trace_bounds(project, trace_id)
+        if bounds is None:
+            return [], []
+        with ThreadPoolExecutor(max_workers=1) as ex:
+            events = ex.submit(q_events.trace_events, project, trace_id, bounds[0], bounds[1])
+            rows = q_spans.trace(project, trace_id, bounds)
+            return rows, events.result()
+
+
 @router.get("/traces/{trace_id}")
 def get_trace(
-    project: ProjectDep, q: QueriesDep, trace_id: Annotated[str, Path(pattern="^[0-9a-f]{32}$")]
+    project: ProjectDep, app: AppDep, trace_id: Annotated[str, Path(pattern="^[0-9a-f]{32}$")]
 ) -> dict[str, Any]:
-    rows = q.trace(project, trace_id)
+    rows, events = _read_trace(app, project, trace_id)
     if not rows:
         raise HTTPException(404, f"trace {trace_id} not found in this project")
     spans = [_detail(r) for r in rows]
-    events = q.trace_events(project, trace_id, min(s["start_ns"] for s in spans), max(s["end_ns"] for s in spans))
     by_span: dict[str, list[dict[str, Any]]] = {}
     for ev in events:
         by_span.setdefault(ev["span_id"], []).append(clean_row(ev))
