@@ -28,7 +28,6 @@ PrepareFn = Callable[[str, bytes, "str | None", str, str], Awaitable[Prepared]]
 class ExportOutcome:
     rejected: int = 0
     message: str = ""
-    accepted: int = 0
 
     def response(self, response_cls: type[Message]) -> Message:
         """The OTLP Export*ServiceResponse, with partial_success when needed."""
@@ -89,7 +88,7 @@ class Ingestor:
         await self._write(self.writers.for_signal(signal), prepared)
         if signal == "traces" and self._on_spans:
             self._on_spans(prepared.rows, prepared.rejected)
-        return ExportOutcome(prepared.rejected, prepared.message, prepared.rows)
+        return ExportOutcome(prepared.rejected, prepared.message)
 
     async def _write(self, writer: TableWriter, prepared: Prepared) -> None:
         if prepared.rows == 0:

@@ -159,7 +159,6 @@ class WorkerPool:
         self._size = size
         self._initargs = initargs
         self._retry_after = retry_after_seconds
-        self.restarts = 0
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -182,7 +181,6 @@ class WorkerPool:
         except BrokenProcessPool as exc:
             if pool is self._pool:  # the first waiter to notice replaces it
                 log.error("an ingest worker died (%s); starting new workers", exc)
-                self.restarts += 1
                 pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = await asyncio.to_thread(self._start)
             raise errors.write_failed(f"ingest worker died: {exc}", self._retry_after) from exc

@@ -15,7 +15,7 @@ from typing import Any
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
-from collector.normalize.attributes import any_value, key_values, to_text, to_text_map
+from collector.normalize.attributes import any_value, decode_attributes, to_text
 import pyarrow as pa
 
 from storage.clickhouse.schema import EVENT_COLUMNS, EVENTS, METRIC_COLUMNS, METRICS, to_arrow
@@ -46,12 +46,11 @@ def logs_to_events(req: ExportLogsServiceRequest, project_id: str, retention_day
     skipped = 0
     version = time.time_ns()
     for rl in req.resource_logs:
-        resource = key_values(rl.resource.attributes)
-        resource_text = to_text_map(resource)
+        resource, resource_text = decode_attributes(rl.resource.attributes)
         service = _service(resource)
         for sl in rl.scope_logs:
             for rec in sl.log_records:
-                attrs = key_values(rec.attributes)
+                attrs, attrs_text = decode_attributes(rec.attributes)
                 name = rec.event_name or attrs.get("event.name") or ""
                 if not isinstance(name, str) or not name.startswith("gen_ai."):
                     skipped += 1
@@ -63,7 +62,7 @@ def logs_to_events(req: ExportLogsServiceRequest, project_id: str, retention_day
                 span_id = rec.span_id.hex() if len(rec.span_id) == 8 else ""
                 row = (
                     project_id, ts, trace_id, span_id, name, service, rec.severity_number, body_text,
-                    to_text_map(attrs), resource_text,
+                    attrs_text, resource_text,
                     _hash64(trace_id, span_id, ts, name, body_text, sorted(attrs.items(), key=lambda kv: kv[0])),
                     retention_days, version,
                 )  # fmt: skip
@@ -84,7 +83,7 @@ def metrics_to_rows(req: ExportMetricsServiceRequest, project_id: str, retention
     def add(metric: Any, mtype: str, dp: Any, value: float, count: int, total: float,
             mn: float | None, mx: float | None, buckets: list[int], bounds: list[float],
             resource_text: dict[str, str], service: str) -> None:  # fmt: skip
-        attrs = to_text_map(key_values(dp.attributes))
+        attrs = decode_attributes(dp.attributes)[1]
         row = (
             project_id, dp.time_unix_nano, dp.start_time_unix_nano, metric.name, mtype, metric.unit,
             service, attrs, resource_text, value, count, total, mn, mx, buckets, bounds,
@@ -95,8 +94,7 @@ def metrics_to_rows(req: ExportMetricsServiceRequest, project_id: str, retention
             cols[c].append(v)
 
     for rm in req.resource_metrics:
-        resource = key_values(rm.resource.attributes)
-        resource_text = to_text_map(resource)
+        resource, resource_text = decode_attributes(rm.resource.attributes)
         service = _service(resource)
         for sm in rm.scope_metrics:
             for metric in sm.metrics:

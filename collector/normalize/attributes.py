@@ -28,11 +28,6 @@ def any_value(v: Any) -> Any:
     return None
 
 
-def key_values(kvs: Any) -> dict[str, Any]:
-    """Decode a repeated KeyValue; a later duplicate key wins, as in the SDKs."""
-    return {kv.key: any_value(kv.value) for kv in kvs}
-
-
 def decode_attributes(kvs: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """(values, raw text map) of a repeated KeyValue in one pass: most values
     are strings, which are the same object in both."""
@@ -73,7 +68,3 @@ def to_text(value: Any) -> str:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
     return orjson.dumps(value, default=_json_default).decode()
-
-
-def to_text_map(attrs: dict[str, Any]) -> dict[str, str]:
-    return {k: to_text(v) for k, v in attrs.items()}

@@ -12,7 +12,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.normalize.attributes import decode_attributes, key_values, to_text_map
+from collector.normalize.attributes import decode_attributes
 from collector.normalize.canonical import CanonicalSpan, GenAIFields
 from collector.normalize.dialects import extract_genai
 from collector.normalize.dialects.base import SpanEvent, SpanView
@@ -99,7 +99,11 @@ def _one_span(
     scope_version: str,
 ) -> CanonicalSpan:
     attrs, attrs_text = decode_attributes(sp.attributes)
-    events = [SpanEvent(e.name, e.time_unix_nano, key_values(e.attributes)) for e in sp.events]
+    events, event_texts = [], []
+    for e in sp.events:
+        values, texts = decode_attributes(e.attributes)
+        events.append(SpanEvent(e.name, e.time_unix_nano, values))
+        event_texts.append({"time_ns": e.time_unix_nano, "name": e.name, "attributes": texts})
     view = SpanView(
         name=sp.name,
         kind=sp.kind,
@@ -138,9 +142,9 @@ def _one_span(
         genai=genai,
         resource_attributes=resource_text,
         span_attributes=attrs_text,
-        events=[{"time_ns": e.time_ns, "name": e.name, "attributes": to_text_map(e.attributes)} for e in events],
+        events=event_texts,
         links=[
-            {"trace_id": ln.trace_id.hex(), "span_id": ln.span_id.hex(), "attributes": to_text_map(key_values(ln.attributes))}
+            {"trace_id": ln.trace_id.hex(), "span_id": ln.span_id.hex(), "attributes": decode_attributes(ln.attributes)[1]}
             for ln in sp.links
         ],
     )

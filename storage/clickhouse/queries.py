@@ -439,12 +439,3 @@ class Queries:
             """,
             params,
         )
-
-    def count_spans(self, project_id: str | None = None) -> int:
-        if project_id is None:
-            return int(self.client.command(f"SELECT count() FROM {self.spans} FINAL"))
-        return int(
-            self.client.query(
-                f"SELECT count() FROM {self.spans} FINAL WHERE project_id = {{p:String}}", parameters={"p": project_id}
-            ).result_rows[0][0]
-        )

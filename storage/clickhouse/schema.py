@@ -6,7 +6,6 @@ them without a per-value Python loop."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -110,5 +109,3 @@ COST_COLUMNS = [
     "cost_input", "cost_cache_read", "cost_cache_write", "cost_output", "cost_reasoning", "cost_total",
     "price_status", "price_source", "price_version",
 ]  # fmt: skip
-
-ZERO = Decimal(0)

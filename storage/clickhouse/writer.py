@@ -38,8 +38,6 @@ class WriterStats:
     inserts: int = 0
     failures: int = 0
     retries: int = 0
-    rejected_full: int = 0
-    last_insert_seconds: float = 0.0
 
 
 @dataclass(slots=True)
@@ -108,7 +106,6 @@ class TableWriter:
             self._queued_rows + batch.num_rows > self.max_queued_rows
             or self._queued_bytes + size > self.max_queued_bytes
         ):
-            self.stats.rejected_full += batch.num_rows
             raise QueueFull(f"{self.table} write queue holds {self._queued_rows} rows, {self._queued_bytes >> 20} MiB")
         self._pending.append(_Pending(batch, fut, size))
         self._queued_rows += batch.num_rows
@@ -167,7 +164,6 @@ class TableWriter:
                 elapsed = time.perf_counter() - t0
                 self.stats.rows_written += merged.num_rows
                 self.stats.inserts += 1
-                self.stats.last_insert_seconds = elapsed
                 if self._on_insert:
                     self._on_insert(merged.num_rows, elapsed)
                 if self._on_batch:
