@@ -6,10 +6,13 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from collector.genai_metrics import GenAIMetrics
+
 
 class ServerMetrics:
-    def __init__(self) -> None:
+    def __init__(self, label_cap: int = 50) -> None:
         self.registry = CollectorRegistry()
+        self.genai = GenAIMetrics(self.registry, label_cap)
         self.spans_received = Counter("llmobs_spans_received", "Spans received over OTLP", registry=self.registry)
         self.spans_stored = Counter("llmobs_spans_stored", "Spans written to ClickHouse", registry=self.registry)
         self.spans_rejected = Counter("llmobs_spans_rejected", "Spans rejected as invalid", registry=self.registry)

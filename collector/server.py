@@ -192,7 +192,7 @@ class WorkerPool:
 async def build_app(settings: Settings, stack: AsyncExitStack) -> App:
     target, repo = await asyncio.to_thread(prepare_storage, settings)
     _, default_key = await asyncio.to_thread(repo.ensure_default_project, settings.default_project)
-    metrics = ServerMetrics()
+    metrics = ServerMetrics(settings.metrics_label_cap)
     price_cache = TTLCache(settings.price_cache_seconds)
 
     def overrides(project_id: str):  # type: ignore[no-untyped-def]
@@ -230,6 +230,7 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> App:
     def on_spans_written(batch: pa.Table) -> None:
         reconciler.mark_batch(batch)
         rollups.mark_batch(batch)
+        metrics.genai.observe_batch(batch)
 
     writers = Writers(
         spans=TableWriter(factory, tables.spans, max_batch_rows=settings.max_batch_rows,

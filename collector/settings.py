@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     price_cache_seconds: float = 10.0
     rollup_interval_seconds: float = Field(default=1.0, gt=0, description="How soon touched minutes are re-aggregated.")
     log_level: str = "INFO"
+    metrics_label_cap: int = Field(
+        default=50, ge=1,
+        description="Distinct values per project and label (service, provider, model) on /metrics; more fold into 'other'.",
+    )
 
     @field_validator("data_dir")
     @classmethod
