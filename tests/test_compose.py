@@ -16,11 +16,11 @@ from tests.conftest import ROOT
 def test_compose_config_validates_with_all_profiles():
     out = subprocess.run(
         ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "--profile", "gpu", "--profile", "worker",
-         "--profile", "dashboard", "config"],
+         "--profile", "dashboard", "--profile", "ops", "config"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     doc = yaml.safe_load(out.stdout)
-    assert {"clickhouse", "postgres", "llmobs", "worker", "dashboard", "vllm"} <= set(doc["services"])
+    assert {"clickhouse", "postgres", "llmobs", "worker", "dashboard", "vllm", "prometheus", "alertmanager"} <= set(doc["services"])
     env = doc["services"]["llmobs"]["environment"]
     assert env["LLMOBS_CLICKHOUSE_URL"].startswith("http://")
     assert env["LLMOBS_DATABASE_URL"].startswith("postgresql+psycopg://")
