@@ -27,9 +27,10 @@ from collector.normalize.spans import normalize_traces
 from collector.otlp import decode, errors
 from collector.pricing import Pricer
 from collector.rows import spans_to_batch
+from collector import sampling
 from collector.signals import logs_to_events, metrics_to_rows
 from collector.ttl_cache import TTLCache
-from storage.metadata.types import PriceOverride
+from storage.metadata.types import PriceOverride, Project, SamplingRules
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +72,23 @@ class Preparer:
         self._repo = MetadataRepo(make_engine(database_url))
         self._default_retention = default_retention_days
         self._prices = TTLCache(cache_seconds)
-        self._retention = TTLCache(60.0)
+        self._projects = TTLCache(cache_seconds)
         self.max_request_bytes = max_request_bytes
         self.pricer = Pricer(self.overrides)
 
     def overrides(self, project_id: str) -> Sequence[PriceOverride]:
         return self._prices.get(project_id, self._repo.list_price_overrides)
 
-    def retention_days(self, project_id: str) -> int:
-        def load(pid: str) -> int:
-            p = self._repo.get_project(pid)
-            return p.retention_days if p else self._default_retention
+    def _project(self, project_id: str) -> Project | None:
+        return self._projects.get(project_id, self._repo.get_project)
 
-        return int(self._retention.get(project_id, load))
+    def retention_days(self, project_id: str) -> int:
+        p = self._project(project_id)
+        return p.retention_days if p else self._default_retention
+
+    def sampling_rules(self, project_id: str) -> SamplingRules:
+        p = self._project(project_id)
+        return p.sampling if p else SamplingRules()
 
     def _bytes(self, payload: bytes, encoding: str | None) -> bytes:
         return decode.decompress(payload, encoding, self.max_request_bytes)
@@ -92,6 +97,7 @@ class Preparer:
         req, salvage = decode.decode_traces(self._bytes(payload, encoding), mtype)
         result = normalize_traces(req, project_id)
         resolve_layers(result.spans)
+        sampling.apply(result.spans, self.sampling_rules(project_id))
         costs = [self.pricer.price(s.genai, project_id=project_id, start_ns=s.start_ns) for s in result.spans]
         table = spans_to_batch(result.spans, costs, self.retention_days(project_id))
         rejected, message = result.rejected, result.message
@@ -102,7 +108,9 @@ class Preparer:
 
     def logs(self, payload: bytes, encoding: str | None, mtype: str, project_id: str) -> Prepared:
         req = decode.decode_logs(self._bytes(payload, encoding), mtype)
-        rows = logs_to_events(req, project_id, self.retention_days(project_id))
+        rules = self.sampling_rules(project_id)
+        keep = None if rules.keeps_everything else (lambda t: sampling.trace_kept_by_hash(t, rules.keep_share))
+        rows = logs_to_events(req, project_id, self.retention_days(project_id), keep_trace=keep)
         return Prepared(rows.batch.num_rows, skipped=rows.skipped, table=rows.batch)
 
     def metrics(self, payload: bytes, encoding: str | None, mtype: str, project_id: str) -> Prepared:

@@ -131,6 +131,7 @@ def spans_to_batch(spans: list[CanonicalSpan], costs: list[CostBreakdown], reten
         "span_attributes": [s.span_attributes for s in spans],
         "events": [_json(s.events) for s in spans],
         "links": [_json(s.links) for s in spans],
+        "content_kept": [1 if s.content_kept else 0 for s in spans],
         "retention_days": [retention_days] * n,
         "ingested_at": [version] * n,
         "version": [version] * n,

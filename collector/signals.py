@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,8 @@ from collector.normalize.attributes import any_value, decode_attributes, to_text
 import pyarrow as pa
 
 from storage.clickhouse.schema import EVENT_COLUMNS, EVENTS, METRIC_COLUMNS, METRICS, to_arrow
+
+EVALUATION_EVENT = "gen_ai.evaluation.result"
 
 
 
@@ -41,7 +44,11 @@ def _service(resource: dict[str, Any]) -> str:
     return s if isinstance(s, str) and s else "unknown_service"
 
 
-def logs_to_events(req: ExportLogsServiceRequest, project_id: str, retention_days: int) -> SignalRows:
+def logs_to_events(
+    req: ExportLogsServiceRequest, project_id: str, retention_days: int, keep_trace: Callable[[str], bool] | None = None
+) -> SignalRows:
+    """GenAI log events -> rows.  With `keep_trace` (ingest sampling), message
+    events of traces it rejects are skipped; evaluation results always stay."""
     cols: dict[str, list[Any]] = {c: [] for c in EVENT_COLUMNS}
     skipped = 0
     version = time.time_ns()
@@ -60,6 +67,9 @@ def logs_to_events(req: ExportLogsServiceRequest, project_id: str, retention_day
                 ts = rec.time_unix_nano or rec.observed_time_unix_nano
                 trace_id = rec.trace_id.hex() if len(rec.trace_id) == 16 else ""
                 span_id = rec.span_id.hex() if len(rec.span_id) == 8 else ""
+                if keep_trace is not None and trace_id and name != EVALUATION_EVENT and not keep_trace(trace_id):
+                    skipped += 1
+                    continue
                 row = (
                     project_id, ts, trace_id, span_id, name, service, rec.severity_number, body_text,
                     attrs_text, resource_text,

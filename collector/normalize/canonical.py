@@ -160,6 +160,7 @@ class CanonicalSpan:
     span_attributes: dict[str, str]
     events: list[dict[str, Any]] = field(default_factory=list)  # {"time_ns","name","attributes"}
     links: list[dict[str, Any]] = field(default_factory=list)
+    content_kept: bool = True  # False once ingest sampling thinned it (collector/sampling.py)
 
     @property
     def duration_ns(self) -> int:

@@ -125,7 +125,7 @@ SPAN_LIST_COLUMNS = """
     error_type, service_name, dialect, span_type, operation, provider, request_model,
     response_model, model, counts_usage, uncached_input_tokens, cache_read_tokens,
     cache_write_tokens, output_text_tokens, reasoning_tokens, input_tokens, output_tokens,
-    ttft_ns, session_id, user_id, cost_total, price_status
+    ttft_ns, session_id, user_id, cost_total, price_status, content_kept
 """
 
 SPAN_DETAIL_COLUMNS = SPAN_LIST_COLUMNS + """,
@@ -425,6 +425,20 @@ class Queries:
             """,
             params,
         )
+
+    def sampling(self, f: SpanFilter) -> dict[str, Any]:
+        """How many spans (and LLM calls) kept their content under ingest sampling."""
+        where, params = f.where()
+        rows = self._rows(
+            f"""
+            SELECT count() AS spans, countIf(content_kept = 1) AS spans_with_content,
+                   countIf({LLM_CALL}) AS llm_calls, countIf({LLM_CALL} AND content_kept = 1) AS llm_calls_with_content
+            FROM {self.spans} FINAL
+            WHERE {where}
+            """,
+            params,
+        )
+        return rows[0]
 
     def unpriced(self, f: SpanFilter) -> list[dict[str, Any]]:
         where, params = f.where()

@@ -77,7 +77,7 @@ SPANS = TableSchema(
         ("cost_output", MONEY), ("cost_reasoning", MONEY), ("cost_total", MONEY),
         ("price_status", STR), ("price_source", STR), ("price_version", STR),
         ("resource_attributes", MAP), ("span_attributes", MAP), ("events", STR), ("links", STR),
-        ("retention_days", pa.uint16()), ("ingested_at", TS), ("version", pa.uint64()),
+        ("content_kept", pa.uint8()), ("retention_days", pa.uint16()), ("ingested_at", TS), ("version", pa.uint64()),
     ),
 )  # fmt: skip
 

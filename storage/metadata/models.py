@@ -57,6 +57,8 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     retention_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    # SamplingRules as JSON; NULL = keep every trace's content.
+    sampling: Mapped[dict[str, Any] | None]
 
 
 class ApiKey(Base):

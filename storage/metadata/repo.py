@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import models as m
 from . import validate as v
 from .db import session_factory
-from .types import ApiKeyInfo, Job, JobStatus, PriceOverride, Project
+from .types import ApiKeyInfo, Job, JobStatus, PriceOverride, Project, SamplingRules
 from .validate import Conflict, InvalidInput, NotFound
 
 __all__ = ["Conflict", "InvalidInput", "MetadataRepo", "NotFound", "hash_api_key"]
@@ -54,7 +54,8 @@ def _now() -> datetime:
 
 def _project(row: m.Project) -> Project:
     return Project(
-        id=row.id, name=row.name, created_at=row.created_at, retention_days=row.retention_days
+        id=row.id, name=row.name, created_at=row.created_at, retention_days=row.retention_days,
+        sampling=SamplingRules(**row.sampling) if row.sampling else SamplingRules(),
     )
 
 
@@ -152,9 +153,11 @@ class MetadataRepo:
             raise Conflict(f"project {project_id!r} already exists") from None
 
     def update_project(
-        self, project_id: str, *, name: str | None = None, retention_days: int | None = None
+        self, project_id: str, *, name: str | None = None, retention_days: int | None = None,
+        sampling: Mapping[str, Any] | None = None,
     ) -> Project:
-        """Rename a project or change how long its new spans are kept."""
+        """Rename a project, change how long its new spans are kept, or set its
+        ingest sampling rules (`SamplingRules` fields; all checked first)."""
         with self._tx() as s:
             row = s.get(m.Project, project_id)
             if row is None:
@@ -163,6 +166,8 @@ class MetadataRepo:
                 row.name = v.text_field("name", name, 200)
             if retention_days is not None:
                 row.retention_days = self._retention(retention_days)
+            if sampling is not None:
+                row.sampling = v.sampling_rules(sampling)
             s.flush()
             return _project(row)
 

@@ -37,6 +37,26 @@ class PriceOverride:
 
 
 @dataclass(slots=True, frozen=True)
+class SamplingRules:
+    """Which traces keep their content (messages, raw attributes, span events).
+
+    Sampling never drops an LLM call: a sampled-out span is stored with its
+    canonical numbers (tokens, cost, latency, status) and without its heavy
+    parts, so usage and cost totals stay exact.  Ordinary traces are kept by a
+    hash of the trace id (the same decision in every batch and on every server
+    replica); traces with an error or a slow span always keep their content.
+    """
+
+    keep_share: float = 1.0  # 0..1 of ordinary traces that keep their content
+    keep_errors: bool = True
+    slow_ms: float | None = None  # a span at least this slow keeps its trace
+
+    @property
+    def keeps_everything(self) -> bool:
+        return self.keep_share >= 1.0
+
+
+@dataclass(slots=True, frozen=True)
 class Project:
     """A tenant: every span, key, price and job belongs to one project."""
 
@@ -44,6 +64,7 @@ class Project:
     name: str
     created_at: datetime
     retention_days: int = 30
+    sampling: SamplingRules = SamplingRules()
 
 
 @dataclass(slots=True, frozen=True)

@@ -133,3 +133,28 @@ def json_object(field: str, value: object) -> dict[str, Any] | None:
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"{field} is not JSON-serialisable: {exc}") from None
     return value
+
+
+def sampling_rules(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A project's ingest sampling rules, checked field by field."""
+    unknown = set(raw) - {"keep_share", "keep_errors", "slow_ms"}
+    if unknown:
+        raise InvalidInput(f"unknown sampling field(s): {', '.join(sorted(unknown))}")
+    out: dict[str, Any] = {}
+    share = raw.get("keep_share", 1.0)
+    if isinstance(share, bool) or not isinstance(share, int | float) or not math.isfinite(share):
+        raise InvalidInput("keep_share must be a number between 0 and 1")
+    if not 0.0 <= float(share) <= 1.0:
+        raise InvalidInput(f"keep_share must be between 0 and 1, got {share}")
+    out["keep_share"] = float(share)
+    keep_errors = raw.get("keep_errors", True)
+    if not isinstance(keep_errors, bool):
+        raise InvalidInput("keep_errors must be true or false")
+    out["keep_errors"] = keep_errors
+    slow = raw.get("slow_ms")
+    if slow is not None:
+        if isinstance(slow, bool) or not isinstance(slow, int | float) or not math.isfinite(slow) or slow <= 0:
+            raise InvalidInput("slow_ms must be a positive number of milliseconds (or null)")
+        slow = float(slow)
+    out["slow_ms"] = slow
+    return out

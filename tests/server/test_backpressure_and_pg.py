@@ -161,10 +161,17 @@ def test_acknowledged_spans_survive_kill_9(tmp_path_factory):
     tag = f"k9-{time.time_ns()}"
     acked = 0
 
+    import threading
+
+    first_ack = threading.Event()
+
     def send(i: int) -> int:
         body = request([span(attrs=genai_chat(**{"k9": tag})) for _ in range(50)]).SerializeToString()
         r = httpx.post(srv.otlp_http + "/v1/traces", content=body, headers={**PB, **srv.headers()}, timeout=30)
-        return 50 if r.status_code == 200 else 0
+        if r.status_code == 200:
+            first_ack.set()
+            return 50
+        return 0
 
     from pathlib import Path
 
@@ -172,7 +179,8 @@ def test_acknowledged_spans_survive_kill_9(tmp_path_factory):
     try:
         with cf.ThreadPoolExecutor(4) as ex:
             futures = [ex.submit(send, i) for i in range(40)]
-            time.sleep(0.8)
+            assert first_ack.wait(60), "no export acknowledged"
+            time.sleep(0.3)
             srv.proc.send_signal(signal.SIGKILL)  # mid-stream, while exports are in flight
             for f in futures:
                 try:

@@ -60,15 +60,28 @@ async def my_project(project: ProjectDep, app: AppDep) -> dict[str, Any]:
     return _dc(p)
 
 
+class Sampling(BaseModel):
+    """Ingest sampling: which traces keep their content (see collector/sampling.py)."""
+
+    model_config = {"extra": "forbid"}
+    keep_share: float = Field(default=1.0, ge=0.0, le=1.0, description="share of ordinary traces that keep content")
+    keep_errors: bool = Field(default=True, description="a trace with an error span keeps its content")
+    slow_ms: float | None = Field(default=None, gt=0, description="a trace with a span at least this slow keeps its content")
+
+
 class ProjectUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     retention_days: int | None = Field(default=None, ge=1, le=36500, description="applies to spans received from now on")
+    sampling: Sampling | None = Field(default=None, description="applies to spans received from now on (within ~10 s)")
 
 
 @router.patch("/project")
 async def update_my_project(body: ProjectUpdate, project: ProjectDep, app: AppDep) -> dict[str, Any]:
     p = await asyncio.to_thread(
-        lambda: app.repo.update_project(project, name=body.name, retention_days=body.retention_days)
+        lambda: app.repo.update_project(
+            project, name=body.name, retention_days=body.retention_days,
+            sampling=None if body.sampling is None else body.sampling.model_dump(),
+        )
     )
     return _dc(p)
 

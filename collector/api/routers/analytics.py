@@ -91,3 +91,13 @@ def genai_metrics(
 def unpriced(f: FilterDep, q: QueriesDep) -> dict[str, Any]:
     rows = [clean_row(r) for r in q.unpriced(f)]
     return {"total_calls": sum(r["calls"] for r in rows), "items": rows}
+
+
+@router.get("/sampling")
+def sampling_share(f: FilterDep, q: QueriesDep) -> dict[str, Any]:
+    """What share of spans kept their content under the project's ingest
+    sampling rules (every span and LLM call is stored and counted either way)."""
+    r = clean_row(q.sampling(f))
+    r["content_share"] = (r["spans_with_content"] / r["spans"]) if r["spans"] else None
+    r["llm_content_share"] = (r["llm_calls_with_content"] / r["llm_calls"]) if r["llm_calls"] else None
+    return r
