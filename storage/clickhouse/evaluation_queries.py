@@ -22,6 +22,7 @@ from clickhouse_connect.driver.client import Client
 from storage.clickhouse.tables import Tables
 
 SETTINGS = {"prefer_column_name_to_alias": 1, "do_not_merge_across_partitions_select_final": 1}
+FORMATS = {"FixedString": "string"}  # span and trace ids as text, not bytes
 SAMPLE_SCALE = 1_000_000
 _ATTR_KEY = re.compile(r"^[A-Za-z0-9_.\-/:]{1,200}$")
 CONTEXT_ATTRIBUTES = ("llmobs.context", "gen_ai.context")
@@ -90,7 +91,7 @@ class EvaluationQueries:
         self.t = tables
 
     def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        res = self.client.query(sql, parameters=params, settings=SETTINGS)
+        res = self.client.query(sql, parameters=params, settings=SETTINGS, query_formats=FORMATS)
         return [dict(zip(res.column_names, row, strict=True)) for row in res.result_rows]
 
     # ---- the worker's reads

@@ -250,10 +250,8 @@ class EvaluationRepo:
                 raise NotFound(f"evaluator config {config_id} does not exist in this project")
             for k, val in clean.items():
                 setattr(row, k, val)
-            if clean.get("enabled") is True or (row.enabled and "schedule" in clean):
-                row.next_run_at = _now()
-            if clean.get("enabled") is False:
-                row.next_run_at = None
+            # A changed config runs at once (with its new settings); a disabled one never.
+            row.next_run_at = _now() if row.enabled else None
             row.updated_at = _now()
             s.flush()
             return _config(row)
