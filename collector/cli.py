@@ -254,5 +254,87 @@ def prices_list(api: ApiOpt = None, api_key: KeyOpt = None) -> None:
             typer.echo(f"{p['id']:>5}  {p['model_pattern']}  {' '.join(parts)}")
 
 
+# ---- evaluation worker (issue 4) ---------------------------------------------------------
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Run every due evaluator once, then exit")] = False,
+) -> None:
+    """Run the evaluation worker on its own (against a ClickHouse server).
+
+    With the embedded default (chDB) the worker already runs inside `llmobs up`:
+    only that process may open the data directory.  Several `llmobs worker`
+    replicas may share one ClickHouse server and one PostgreSQL; each due run
+    is claimed by exactly one of them."""
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.effective_clickhouse_url.startswith("chdb:"):
+        typer.echo(
+            "error: the embedded ClickHouse (chDB) can only be opened by the `llmobs up` process, which runs the "
+            "worker itself; set LLMOBS_CLICKHOUSE_URL to a ClickHouse server to run workers separately",
+            err=True,
+        )
+        raise typer.Exit(2)
+    from contextlib import AsyncExitStack
+
+    from evaluators.worker.app import build_services, start_loops
+    from storage.clickhouse.client import ClickHouseTarget
+    from storage.metadata.db import make_engine, upgrade
+
+    upgrade(make_engine(settings.effective_database_url))
+    target = ClickHouseTarget(settings.effective_clickhouse_url, settings.clickhouse_cluster, settings.clickhouse_database)
+    services = build_services(settings, target)
+    if once:
+        ran = services.worker.run_due()
+        typer.echo(f"ran {len(ran)} evaluator run(s)")
+        return
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with AsyncExitStack() as stack:
+            await start_loops(services, stack)
+            typer.echo(f"llmobs worker {services.worker.name} running", err=True)
+            await stop.wait()
+
+    asyncio.run(main())
+
+
+eval_app = typer.Typer(help="Evaluators of the current project (through the API)")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("backfill")
+def eval_backfill(
+    evaluator: Annotated[str, typer.Option(help="Evaluator config name (or an evaluator with one config)")],
+    since: Annotated[str, typer.Option(help="Start: ISO-8601 or unix seconds")],
+    until: Annotated[str | None, typer.Option(help="End (default now)")] = None,
+    api: ApiOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Score past spans with an evaluator; runs in the server, shown with a progress bar."""
+    with _client(api, api_key) as c:
+        job = _check(c.post("/evaluations/backfill", json={"evaluator": evaluator, "since": since, "until": until}))
+        with typer.progressbar(length=1000, label=f"backfill {evaluator}", file=sys.stderr) as bar:
+            done = 0
+            while job["status"] in ("queued", "running"):
+                step = int(job["progress"] * 1000) - done
+                if step > 0:
+                    bar.update(step)
+                    done += step
+                time.sleep(0.3)
+                job = _check(c.get(f"/jobs/{job['id']}"))
+            if job["status"] == "succeeded":
+                bar.update(1000 - done)
+        if job["status"] != "succeeded":
+            typer.echo(f"backfill failed: {job.get('error')}", err=True)
+            raise typer.Exit(1)
+        r = job["result"]
+        typer.echo(f"spans read {r['spans_read']}, spans scored {r['spans_scored']}, results written {r['results_written']}")
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())

@@ -58,6 +58,25 @@ class Settings(BaseSettings):
         description="Distinct values per project and label (service, provider, model) on /metrics; more fold into 'other'.",
     )
 
+    # Evaluation worker and alerts (issue 4)
+    worker_in_server: bool = Field(
+        default=True, description="Run the evaluation worker and alerting inside `llmobs up` (required with chDB)."
+    )
+    eval_poll_seconds: float = Field(default=1.0, gt=0, description="How often the worker looks for due runs.")
+    eval_concurrency: int = Field(default=2, ge=1, le=64, description="Evaluator runs at once per worker.")
+    eval_batch_spans: int = Field(default=500, ge=1, le=100_000, description="Spans scored per page.")
+    eval_max_pages_per_run: int = Field(default=20, ge=1, description="Pages before a run yields to other configs.")
+    eval_settle_seconds: float = Field(
+        default=2.0, ge=0, description="Spans ingested more recently than this wait for the next run (writer lag)."
+    )
+    eval_lookback_hours: float = Field(default=24.0, gt=0, description="Scheduled runs look at spans started since.")
+    eval_retries: int = Field(default=3, ge=1, le=20, description="Attempts per page before a run fails.")
+    eval_lease_seconds: float = Field(default=300.0, gt=0, description="A claimed run is another replica's after this.")
+    alert_interval_seconds: float = Field(default=5.0, gt=0, description="How often alert rules and budgets are checked.")
+    hook_timeout_seconds: float = Field(default=5.0, gt=0)
+    hook_max_attempts: int = Field(default=6, ge=1, le=50, description="Delivery attempts before giving up.")
+    hook_backoff_seconds: float = Field(default=1.0, gt=0, description="First retry delay; doubles per attempt.")
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, v: Path) -> Path:

@@ -10,7 +10,11 @@ from sqlalchemy import inspect, text
 from storage.metadata.db import current_revision, downgrade, head_revision, make_engine, upgrade
 from storage.metadata.models import Base
 
-TABLES = {"projects", "api_keys", "model_prices", "jobs"}
+TABLES = {
+    "projects", "api_keys", "model_prices", "jobs",
+    "evaluator_configs", "eval_watermarks", "eval_runs", "hooks", "deliveries", "alert_rules", "budgets",
+    "alert_states", "alert_events",
+}
 
 
 def test_upgrade_from_empty_then_idempotent(db_url: str) -> None:

@@ -1,0 +1,60 @@
+"""Wiring of the worker's parts for a process: `llmobs up` (worker inside
+the server, the embedded default) or `llmobs worker` (a separate replica
+against a ClickHouse server)."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from collector.settings import Settings
+from evaluators.worker.runner import RunnerOptions
+from evaluators.worker.service import EvaluationWorker
+from storage.clickhouse.client import ClickHouseTarget, connect
+from storage.clickhouse.tables import Tables
+from storage.metadata.db import make_engine
+from storage.metadata.evaluation_repo import EvaluationRepo
+
+
+@dataclass
+class WorkerServices:
+    evaluations: EvaluationRepo
+    worker: EvaluationWorker
+    target: ClickHouseTarget
+    tables: Tables
+
+    def client(self):  # type: ignore[no-untyped-def]
+        return connect(self.target)
+
+
+def runner_options(settings: Settings) -> RunnerOptions:
+    return RunnerOptions(
+        batch_spans=settings.eval_batch_spans, max_pages=settings.eval_max_pages_per_run,
+        settle_seconds=settings.eval_settle_seconds, lookback_seconds=settings.eval_lookback_hours * 3600,
+        retries=settings.eval_retries,
+    )  # fmt: skip
+
+
+def build_services(settings: Settings, target: ClickHouseTarget) -> WorkerServices:
+    engine = make_engine(settings.effective_database_url)
+    evaluations = EvaluationRepo(engine)
+    tables = Tables.for_cluster(settings.clickhouse_cluster)
+    worker = EvaluationWorker(
+        lambda: connect(target), tables, evaluations, runner_options(settings),
+        concurrency=settings.eval_concurrency, lease_seconds=settings.eval_lease_seconds,
+        poll_seconds=settings.eval_poll_seconds,
+    )  # fmt: skip
+    return WorkerServices(evaluations, worker, target, tables)
+
+
+async def start_loops(services: WorkerServices, stack: AsyncExitStack) -> None:
+    """Run the worker until the stack closes (it finishes the runs in flight)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(services.worker.serve(stop))
+
+    async def _stop() -> None:
+        stop.set()
+        await task
+
+    stack.push_async_callback(_stop)
