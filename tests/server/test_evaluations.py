@@ -91,7 +91,7 @@ def test_heuristics_scores_arrive_once_per_span(server):
         # Later runs find nothing new: the watermark moved past these spans.
         wait_for(lambda: len(runs(c, cfg["id"])) >= 3, what="more runs")
         history = runs(c, cfg["id"])
-        assert all(h["status"] == "succeeded" for h in history)
+        assert all(h["status"] == "succeeded" for h in history), [h["error"] for h in history]
         assert sum(h["spans_read"] for h in history) == 6
         assert sum(h["spans_scored"] for h in history) == 6
         assert sum(h["results_written"] for h in history) == 6 * 3 + 2
