@@ -30,11 +30,14 @@ class Receiver:
         self.requests: list[dict[str, Any]] = []
         self.fail: dict[str, int] = {}
         self._lock = threading.Lock()
+        self.hang = threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path.startswith("/hang"):
+                    outer.hang.wait(30)  # never answers in time
                 with outer._lock:
                     failing = outer.fail.get(self.path, 0) > 0
                     if failing:
@@ -58,6 +61,7 @@ class Receiver:
             return [r for r in self.requests if r["path"] == path and r["answered"] == answered]
 
     def close(self) -> None:
+        self.hang.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -238,3 +242,20 @@ def test_invalid_rules_budgets_and_hooks_are_refused(fast):
         assert after == before
         metrics = {m["metric"] for m in c.get("/alerts/metrics").json()["items"]}
         assert {"cost", "error_rate", "latency_p95", "eval_score", "pii_rate", "drift_p_value"} <= metrics
+
+
+def test_a_hanging_receiver_holds_up_no_other_hook(fast, receiver):
+    """While one receiver hangs (the request is still open), another hook's
+    notification of the same transition is delivered."""
+    svc = f"hang-{time.time_ns()}"
+    with fast.client() as c:
+        hang = c.post("/hooks", json={"name": f"hang-{svc}", "url": receiver.url + f"/hang-{svc}"}).json()
+        ok = c.post("/hooks", json={"name": f"ok-{svc}", "url": receiver.url + f"/ok-{svc}"}).json()
+        assert c.post("/alerts/rules", json={"name": f"r-{svc}", "metric": "requests", "threshold": 0,
+                                             "params": {"filters": {"service": svc}},
+                                             "hook_ids": [hang["id"], ok["id"]]}).status_code == 201  # fmt: skip
+        send(fast, [span("chat", genai_chat())], svc)
+        wait_for(lambda: receiver.on(f"/ok-{svc}"), what="the other hook's delivery")
+        pending = c.get("/deliveries", params={"hook_id": hang["id"]}).json()["items"]
+        assert len(pending) == 1 and pending[0]["status"] == "pending"
+        assert c.get("/evaluators").status_code == 200 and fast.alive()

@@ -83,7 +83,7 @@ def test_heuristics_scores_arrive_once_per_span(server):
         scored = c.get(f"/evaluations/traces/{spans[5].trace_id.hex()}").json()["items"]
         assert {(s["metric"], s["score"]) for s in scored} == {
             ("empty_output", 1.0), ("refusal", 1.0), ("truncated", 1.0), ("invalid_json", 1.0)}
-        assert all(s["version"] == "1" and s["source"] == "worker" for s in scored)
+        assert all(s["version"] == "2" and s["source"] == "worker" for s in scored)
         findings = {f["type"]: f["spans"] for f in c.get("/evaluations/findings",
                                                            params={"evaluator": "heuristics"}).json()["items"]}  # fmt: skip
         assert findings["refusal"] >= 1 and findings["empty_output"] >= 1

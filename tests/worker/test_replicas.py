@@ -124,7 +124,7 @@ def test_watermark_scores_each_span_once_per_version(repo, engine, chdb_db):
     assert len(first) == 1
     run = evals.list_runs("wm")[0]
     assert (run.spans_read, run.spans_scored, run.results_written) == (12, 12, 36)
-    wm = evals.watermark(cfg.id, "1")
+    wm = evals.watermark(cfg.id, "2")
     assert wm.ingested_us > 0
     time.sleep(1.1)
     assert len(worker.run_due()) == 1
@@ -134,7 +134,7 @@ def test_watermark_scores_each_span_once_per_version(repo, engine, chdb_db):
     worker.run_due()
     assert evals.list_runs("wm")[0].spans_read == 4
     # Another evaluator version has its own watermark.
-    assert evals.watermark(cfg.id, "2").ingested_us == 0
+    assert evals.watermark(cfg.id, "3").ingested_us == 0
 
 
 def test_a_failing_scorer_is_retried_then_recorded(repo, engine, chdb_db):
