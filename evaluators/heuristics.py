@@ -53,6 +53,7 @@ class HeuristicsEvaluator:
     version: str = VERSION
     checks: tuple[str, ...] = ("empty_output", "refusal", "invalid_json", "truncated")
     span_types: frozenset[str] = field(default_factory=lambda: frozenset({"llm"}))
+    needs_context: bool = False  # the worker need not look up retrieved documents
 
     def wants(self, span: SpanRecord) -> bool:
         return span.span_type in self.span_types and span.status_code != 2
