@@ -14,7 +14,7 @@ import orjson
 
 from evaluators.base import EvalResult, SpanRecord
 
-VERSION = "1"
+VERSION = "2"  # 2: no text verdicts on spans whose content was not captured
 _REFUSAL = re.compile(
     r"\b(?:I(?:'m| am) (?:sorry|afraid),? (?:but )?I (?:can(?:no|')t|am unable to|won't)"
     r"|I (?:can(?:no|')t|am unable to|won't) (?:help|assist|comply|provide|do that)"
@@ -53,6 +53,7 @@ class HeuristicsEvaluator:
     version: str = VERSION
     checks: tuple[str, ...] = ("empty_output", "refusal", "invalid_json", "truncated")
     span_types: frozenset[str] = field(default_factory=lambda: frozenset({"llm"}))
+    needs_context: bool = False  # the worker need not look up retrieved documents
 
     def wants(self, span: SpanRecord) -> bool:
         return span.span_type in self.span_types and span.status_code != 2
@@ -61,11 +62,14 @@ class HeuristicsEvaluator:
         out: list[EvalResult] = []
         for span in spans:
             text = span.output_text
+            # Without captured content (the OTel default) there is nothing to
+            # judge the text by: those checks give no verdict rather than a false one.
+            captured = bool(span.output_messages)
             verdicts: dict[str, tuple[bool, str]] = {}
-            if "empty_output" in self.checks:
+            if "empty_output" in self.checks and captured:
                 empty = not text.strip() and not _has_tool_call(span)
                 verdicts["empty_output"] = (not empty, "the answer is empty" if empty else "")
-            if "refusal" in self.checks:
+            if "refusal" in self.checks and captured:
                 m = _REFUSAL.search(text)
                 verdicts["refusal"] = (m is None, "the model refused" if m else "")
             if "invalid_json" in self.checks and _json_requested(span) and text.strip():

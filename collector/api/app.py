@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from collector.api.routers import admin, analytics, jobs, traces
-from collector.api.routers import evaluations
+from collector.api.routers import alerts, evaluations
 from collector.server import App
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ def build_api(app_state: App) -> FastAPI:
     for r in (traces.router, analytics.router, admin.router, jobs.router):
         v1.include_router(r)
     v1.include_router(evaluations.router)
+    v1.include_router(alerts.router)
     api.include_router(v1)
 
     @api.exception_handler(ClickHouseError)

@@ -9,12 +9,16 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from collector.settings import Settings
+from collector.periodic import every
+from evaluators.alerts.delivery import Deliverer, DeliveryOptions
+from evaluators.alerts.engine import AlertEngine
 from evaluators.worker.runner import RunnerOptions
 from evaluators.worker.service import EvaluationWorker
 from storage.clickhouse.client import ClickHouseTarget, connect
 from storage.clickhouse.tables import Tables
+from storage.metadata.alert_repo import AlertRepo
 from storage.metadata.db import make_engine
-from storage.metadata.evaluation_repo import EvaluationRepo
+from storage.metadata.evaluation_repo import EvaluationRepo, immediate_sqlite_transactions
 
 
 @dataclass
@@ -23,6 +27,10 @@ class WorkerServices:
     worker: EvaluationWorker
     target: ClickHouseTarget
     tables: Tables
+    alerts: AlertRepo
+    engine: AlertEngine
+    deliverer: Deliverer
+    alert_interval_seconds: float
 
     def client(self):  # type: ignore[no-untyped-def]
         return connect(self.target)
@@ -37,7 +45,7 @@ def runner_options(settings: Settings) -> RunnerOptions:
 
 
 def build_services(settings: Settings, target: ClickHouseTarget) -> WorkerServices:
-    engine = make_engine(settings.effective_database_url)
+    engine = immediate_sqlite_transactions(make_engine(settings.effective_database_url))
     evaluations = EvaluationRepo(engine)
     tables = Tables.for_cluster(settings.clickhouse_cluster)
     worker = EvaluationWorker(
@@ -45,16 +53,28 @@ def build_services(settings: Settings, target: ClickHouseTarget) -> WorkerServic
         concurrency=settings.eval_concurrency, lease_seconds=settings.eval_lease_seconds,
         poll_seconds=settings.eval_poll_seconds,
     )  # fmt: skip
-    return WorkerServices(evaluations, worker, target, tables)
+    alerts = AlertRepo(engine)
+    deliverer = Deliverer(alerts, DeliveryOptions(
+        timeout_seconds=settings.hook_timeout_seconds, max_attempts=settings.hook_max_attempts,
+        backoff_seconds=settings.hook_backoff_seconds,
+    ))  # fmt: skip
+    alert_engine = AlertEngine(lambda: connect(target), tables, alerts)
+    return WorkerServices(evaluations, worker, target, tables, alerts, alert_engine, deliverer,
+                          settings.alert_interval_seconds)  # fmt: skip
 
 
 async def start_loops(services: WorkerServices, stack: AsyncExitStack) -> None:
-    """Run the worker until the stack closes (it finishes the runs in flight)."""
+    """Run the worker, the alert checks and the delivery loop until the stack
+    closes (runs and deliveries in flight finish first)."""
     stop = asyncio.Event()
-    task = asyncio.create_task(services.worker.serve(stop))
+    tasks = [
+        asyncio.create_task(services.worker.serve(stop)),
+        asyncio.create_task(every(services.alert_interval_seconds, stop, services.engine.check_all, lambda: None)),
+        asyncio.create_task(services.deliverer.serve(stop)),
+    ]
 
     async def _stop() -> None:
         stop.set()
-        await task
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     stack.push_async_callback(_stop)

@@ -90,7 +90,11 @@ class ConfigRunner:
     def _score(self, scorer: SpanEvaluator, config: EvaluatorConfig, rows: list[dict[str, Any]], counts: RunCounts) -> int:
         lo = min(int(r["start_ns"]) for r in rows) - 3600 * NS
         hi = max(int(r["start_ns"]) for r in rows) + 3600 * NS
-        context = self.q.trace_context(config.project_id, sorted({r["trace_id"] for r in rows}), lo, hi)
+        # Scorers that never read `context` (an optional `needs_context = False`) skip the lookup.
+        context = (
+            self.q.trace_context(config.project_id, sorted({r["trace_id"] for r in rows}), lo, hi)
+            if getattr(scorer, "needs_context", True) else {}
+        )  # fmt: skip
         records = [span_record(config.project_id, r, context.get(r["trace_id"], [])) for r in rows]
         wanted = [s for s in records if scorer.wants(s)]
         by_id = {(r["trace_id"], r["span_id"]): r for r in rows}

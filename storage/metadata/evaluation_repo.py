@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from croniter import croniter
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, event, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -374,3 +374,26 @@ class EvaluationRepo:
             q = q.where(m.EvalRun.config_id == config_id)
         with self._tx() as s:
             return [_run(r) for r in s.scalars(q.order_by(m.EvalRun.id.desc()).limit(limit))]
+
+
+def immediate_sqlite_transactions(engine: Engine) -> Engine:
+    """On SQLite, start every transaction of `engine` with BEGIN IMMEDIATE.
+
+    The worker's transactions read, then write (claim a config, move a
+    watermark).  A deferred SQLite transaction that upgrades from reading to
+    writing after another connection wrote fails at once with "database is
+    locked" (the busy timeout does not apply to that case); taking the write
+    lock up front makes it wait its turn instead.  Readers are not blocked
+    (WAL).  No effect on other databases."""
+    if engine.dialect.name != "sqlite":
+        return engine
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # the driver would otherwise BEGIN on its own
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

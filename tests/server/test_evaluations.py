@@ -83,7 +83,7 @@ def test_heuristics_scores_arrive_once_per_span(server):
         scored = c.get(f"/evaluations/traces/{spans[5].trace_id.hex()}").json()["items"]
         assert {(s["metric"], s["score"]) for s in scored} == {
             ("empty_output", 1.0), ("refusal", 1.0), ("truncated", 1.0), ("invalid_json", 1.0)}
-        assert all(s["version"] == "1" and s["source"] == "worker" for s in scored)
+        assert all(s["version"] == "2" and s["source"] == "worker" for s in scored)
         findings = {f["type"]: f["spans"] for f in c.get("/evaluations/findings",
                                                            params={"evaluator": "heuristics"}).json()["items"]}  # fmt: skip
         assert findings["refusal"] >= 1 and findings["empty_output"] >= 1
@@ -91,7 +91,7 @@ def test_heuristics_scores_arrive_once_per_span(server):
         # Later runs find nothing new: the watermark moved past these spans.
         wait_for(lambda: len(runs(c, cfg["id"])) >= 3, what="more runs")
         history = runs(c, cfg["id"])
-        assert all(h["status"] == "succeeded" for h in history)
+        assert all(h["status"] == "succeeded" for h in history), [h["error"] for h in history]
         assert sum(h["spans_read"] for h in history) == 6
         assert sum(h["spans_scored"] for h in history) == 6
         assert sum(h["results_written"] for h in history) == 6 * 3 + 2

@@ -20,7 +20,7 @@ from evaluators.worker.service import EvaluationWorker
 from storage.clickhouse import migrate
 from storage.clickhouse.client import ClickHouseTarget, connect
 from storage.clickhouse.tables import Tables
-from storage.metadata.evaluation_repo import EvaluationRepo
+from storage.metadata.evaluation_repo import EvaluationRepo, immediate_sqlite_transactions
 from storage.metadata.repo import MetadataRepo
 
 COLUMNS = ["project_id", "start_time", "end_time", "trace_id", "span_id", "span_type", "service_name", "model",
@@ -55,22 +55,26 @@ def insert_spans(target: ClickHouseTarget, project: str, n: int, service: str) -
     return ids
 
 
-def test_two_replicas_on_postgres_run_each_job_once(pg_schema_url, chdb_db):
+def test_two_replicas_run_each_job_once(db_url, chdb_db):
+    """On PostgreSQL (SKIP LOCKED + lease) and on SQLite (the embedded
+    default, where the worker's transactions take the write lock up front)."""
     from storage.metadata.db import make_engine, upgrade
 
-    engine = make_engine(pg_schema_url)
+    engine = immediate_sqlite_transactions(make_engine(db_url))
     upgrade(engine)
-    MetadataRepo(engine).create_project("acme")
+    project = f"acme{uuid.uuid4().hex[:6]}"
+    MetadataRepo(engine).create_project(project)
     evals = EvaluationRepo(engine)
     configs = []
     for i in range(6):
         service = f"svc-{i}"
-        insert_spans(chdb_db, "acme", 30, service)
-        configs.append(evals.create_config("acme", name=f"h{i}", evaluator="heuristics", schedule="1h",
+        insert_spans(chdb_db, project, 30, service)
+        configs.append(evals.create_config(project, name=f"h{i}", evaluator="heuristics", schedule="1h",
                                            filters={"service": service}))  # fmt: skip
     options = RunnerOptions(batch_spans=7, max_pages=100, settle_seconds=0, retries=2)
     replicas = [
-        EvaluationWorker(lambda: connect(chdb_db), Tables(), EvaluationRepo(make_engine(pg_schema_url)), options,
+        EvaluationWorker(lambda: connect(chdb_db), Tables(),
+                         EvaluationRepo(immediate_sqlite_transactions(make_engine(db_url))), options,
                          concurrency=2, name=f"replica-{k}")  # fmt: skip
         for k in range(2)
     ]
@@ -86,7 +90,7 @@ def test_two_replicas_on_postgres_run_each_job_once(pg_schema_url, chdb_db):
         t.start()
     for t in threads:
         t.join(120)
-    history = evals.list_runs("acme", limit=1000)
+    history = evals.list_runs(project, limit=1000)
     assert len(history) == 6 and sorted(r.config_id for r in history) == sorted(c.id for c in configs)
     assert {r.status for r in history} == {"succeeded"}
     assert [(r.spans_read, r.results_written) for r in history] == [(30, 90)] * 6
@@ -95,13 +99,14 @@ def test_two_replicas_on_postgres_run_each_job_once(pg_schema_url, chdb_db):
     assert all(ran[w.name] for w in replicas)
     client = connect(chdb_db)
     try:
-        stored = client.query("SELECT count(), uniqExact(span_id) FROM evaluations").result_rows[0]
+        stored = client.query("SELECT count(), uniqExact(span_id) FROM evaluations WHERE project_id = {p:String}",
+                              parameters={"p": project}).result_rows[0]
     finally:
         client.close()
     assert stored == (6 * 30 * 3, 6 * 30)
     # Nothing is due any more: the next runs wait for the schedule (1 h).
     assert replicas[0].run_due() == [] and replicas[1].run_due() == []
-    for cfg in evals.list_configs("acme"):
+    for cfg in evals.list_configs(project):
         assert cfg.next_run_at is not None and cfg.next_run_at.timestamp() > time.time() + 3500
     engine.dispose()
 
@@ -119,7 +124,7 @@ def test_watermark_scores_each_span_once_per_version(repo, engine, chdb_db):
     assert len(first) == 1
     run = evals.list_runs("wm")[0]
     assert (run.spans_read, run.spans_scored, run.results_written) == (12, 12, 36)
-    wm = evals.watermark(cfg.id, "1")
+    wm = evals.watermark(cfg.id, "2")
     assert wm.ingested_us > 0
     time.sleep(1.1)
     assert len(worker.run_due()) == 1
@@ -129,7 +134,7 @@ def test_watermark_scores_each_span_once_per_version(repo, engine, chdb_db):
     worker.run_due()
     assert evals.list_runs("wm")[0].spans_read == 4
     # Another evaluator version has its own watermark.
-    assert evals.watermark(cfg.id, "2").ingested_us == 0
+    assert evals.watermark(cfg.id, "3").ingested_us == 0
 
 
 def test_a_failing_scorer_is_retried_then_recorded(repo, engine, chdb_db):

@@ -21,7 +21,7 @@ def verdicts(span: SpanRecord) -> dict[str, float]:
 
 def test_registry_builds_lazily_and_explains_missing_scorers():
     scorer = registry.build("heuristics", {})
-    assert isinstance(scorer, SpanEvaluator) and scorer.name == "heuristics" and scorer.version == "1"
+    assert isinstance(scorer, SpanEvaluator) and scorer.name == "heuristics" and scorer.version == "2"
     with pytest.raises(registry.UnknownEvaluator, match="unknown evaluator 'nope'; known: .*heuristics"):
         registry.build("nope")
     for name in ("pii", "grounding", "faithfulness_ragas", "hallucination_deepeval", "drift"):
@@ -51,6 +51,14 @@ def test_heuristics_checks(span, failed):
     v = verdicts(span)
     assert {m for m, s in v.items() if s == 0.0} == failed
     assert ("invalid_json" in v) == ("gen_ai.output.type" in span.attributes)
+
+
+def test_no_text_verdicts_without_captured_content():
+    """Content capture is off by default in OTel instrumentations: a span
+    without output messages is not an empty answer."""
+    span = SpanRecord(project_id="p", trace_id="t" * 32, span_id="s" * 16, start_time_ns=1, span_type="llm",
+                      output_tokens=40, finish_reasons=["length"])  # fmt: skip
+    assert verdicts(span) == {"truncated": 0.0}
 
 
 def test_heuristics_details_never_carry_text_and_tool_calls_are_not_empty():
