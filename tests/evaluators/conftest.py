@@ -17,3 +17,13 @@ def load_entry_point(spec: str, params: dict[str, Any] | None = None) -> Any:
 @pytest.fixture(scope="session")
 def pii_scorer():
     return load_entry_point("evaluators.pii:build")
+
+
+@pytest.fixture(scope="session")
+def grounding_scorer():
+    return load_entry_point("evaluators.grounding:build")
+
+
+@pytest.fixture(scope="session")
+def drift_scorer():
+    return load_entry_point("evaluators.drift:build", {"permutations": 200})
