@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from collector.api.routers import admin, analytics, jobs, traces
+from collector.api.routers import insights
 from collector.server import App
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def build_api(app_state: App) -> FastAPI:
     v1 = APIRouter(prefix="/api/v1")
     for r in (traces.router, analytics.router, admin.router, jobs.router):
         v1.include_router(r)
+    v1.include_router(insights.router)
     api.include_router(v1)
 
     @api.exception_handler(ClickHouseError)
