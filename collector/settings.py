@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     rollup_interval_seconds: float = Field(default=1.0, gt=0, description="How soon touched minutes are re-aggregated.")
     log_level: str = "INFO"
 
+    # Dashboard: a Streamlit app that reads only the HTTP API.
+    dashboard_enabled: bool = Field(default=True, description="`llmobs up` also starts the dashboard.")
+    dashboard_port: int = 8501
+    api_url: str | None = Field(default=None, description="API base URL for the dashboard and CLI; default http://host:api_port.")
+    api_key: str | None = Field(default=None, description="API key for the dashboard and CLI; default: the data dir's default key.")
+    dashboard_api_timeout_seconds: float = Field(default=10.0, gt=0, description="Longest a page waits for one API call.")
+    dashboard_cache_seconds: float = Field(default=15.0, ge=0, description="How long a page reuses an identical API answer.")
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, v: Path) -> Path:
