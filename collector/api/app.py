@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from collector.api.routers import admin, analytics, jobs, traces
 from collector.api.routers import alerts, evaluations
+from collector.api.routers import insights
 from collector.server import App
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ def build_api(app_state: App) -> FastAPI:
         v1.include_router(r)
     v1.include_router(evaluations.router)
     v1.include_router(alerts.router)
+    v1.include_router(insights.router)
     api.include_router(v1)
 
     @api.exception_handler(ClickHouseError)
