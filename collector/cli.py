@@ -256,3 +256,8 @@ def prices_list(api: ApiOpt = None, api_key: KeyOpt = None) -> None:
 
 def main() -> None:  # pragma: no cover
     sys.exit(app())
+
+
+from collector.replay_cli import replay_app  # noqa: E402 - sub-commands defined in their own module
+
+app.add_typer(replay_app, name="replay")
