@@ -450,3 +450,8 @@ def demo(
 
 def main() -> None:  # pragma: no cover
     sys.exit(app())
+
+
+from collector.replay_cli import replay_app  # noqa: E402 - sub-commands defined in their own module
+
+app.add_typer(replay_app, name="replay")

@@ -15,6 +15,7 @@ from collector.api.routers import admin, analytics, jobs, traces
 from collector.api.routers import alerts, evaluations
 from collector.api.routers import insights
 from collector.server import App
+from collector.api.routers import replay as replay_router
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ def build_api(app_state: App) -> FastAPI:
     v1.include_router(evaluations.router)
     v1.include_router(alerts.router)
     v1.include_router(insights.router)
+    v1.include_router(replay_router.router)
+    replay_router.install(api, app_state)
     api.include_router(v1)
 
     @api.exception_handler(ClickHouseError)

@@ -144,6 +144,14 @@ class EvaluatorConfig(Base):
         Index("ix_evaluator_configs_due", "enabled", "next_run_at"),
     )
 
+
+class ReplayVariant(Base):
+    """A named replay target of a project (a pool of OpenAI-compatible
+    servers, a model, overrides), saved through the API for reuse."""
+
+    __tablename__ = "replay_variants"
+    __table_args__ = (Index("ix_replay_variants_project_id_name", "project_id", "name", unique=True),)
+
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
@@ -325,3 +333,25 @@ class AlertEvent(Base):
     threshold: Mapped[float | None] = mapped_column(Float)
     dedupe_key: Mapped[str] = mapped_column(String(300))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class ReplayRun(Base):
+    """One replay (or shadow) run: what was selected, against which variants,
+    with which options; the job that executes it and its latest summary."""
+
+    __tablename__ = "replay_runs"
+    __table_args__ = (Index("ix_replay_runs_project_id_created_at", "project_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), default="replay", server_default="replay")
+    selection: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    variants: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    summary: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
