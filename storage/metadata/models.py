@@ -144,14 +144,6 @@ class EvaluatorConfig(Base):
         Index("ix_evaluator_configs_due", "enabled", "next_run_at"),
     )
 
-
-class ReplayVariant(Base):
-    """A named replay target of a project (a pool of OpenAI-compatible
-    servers, a model, overrides), saved through the API for reuse."""
-
-    __tablename__ = "replay_variants"
-    __table_args__ = (Index("ix_replay_variants_project_id_name", "project_id", "name", unique=True),)
-
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
@@ -335,6 +327,16 @@ class AlertEvent(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ReplayVariant(Base):
+    """A named replay target of a project (a pool of OpenAI-compatible
+    servers, a model, overrides), saved through the API for reuse."""
+
+    __tablename__ = "replay_variants"
+    __table_args__ = (Index("ix_replay_variants_project_id_name", "project_id", "name", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
 
