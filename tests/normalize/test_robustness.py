@@ -143,17 +143,3 @@ def test_no_dialect():
     assert name == "none"
     assert f.span_type is SpanType.OTHER and f.user_id == "u"
     assert extract_genai(span({}))[0] == "none"
-
-
-def test_throughput_typical_spans():
-    spans = [
-        span({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 5, "http.x": 1}),
-        span({"http.method": "GET", "http.route": "/a", "net.peer.name": "x"}),
-        span({"ai.operationId": "ai.generateText.doGenerate", "ai.model.id": "gpt-4o", "ai.usage.inputTokens": 3, "ai.usage.outputTokens": 1}),
-    ]
-    n = 3000
-    t0 = time.perf_counter()
-    for i in range(n):
-        extract_genai(spans[i % 3])
-    rate = n / (time.perf_counter() - t0)
-    assert rate > 5_000, rate  # generous floor for slow CI; typically far higher
