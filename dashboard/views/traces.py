@@ -83,7 +83,7 @@ def trace_list(f: Any) -> None:
         "Errors": t["error_count"],
         "Tokens in": t["input_tokens"],
         "Tokens out": t["output_tokens"],
-        "Cost": fmt.usd(t["cost_total"]) if t["llm_calls"] else "",
+        "Cost": ("unpriced" if t["cost_total"] is None else fmt.usd(t["cost_total"])) if t["llm_calls"] else "",
         "Models": ", ".join(t["models"]),
         "User": t["user_id"],
         "Session": t["session_id"],

@@ -34,6 +34,12 @@ def _table(items: list[dict], kind: str) -> pd.DataFrame:
     } for i in items if i["group"]])  # fmt: skip
 
 
+def _cost(t: dict) -> str:
+    if not t["llm_calls"]:
+        return "no LLM calls"
+    return "unpriced" if t["cost_total"] is None else fmt.usd(t["cost_total"])
+
+
 def calls(f: Filters, kind: str = "user", order: str = "cost_total", limit: int = 100) -> list[Call]:
     """The API reads this page makes (bench/dashboard.py times the same list)."""
     return [Call("/breakdown", f.api(group_by=kind, order_by=order, limit=limit))]
@@ -68,5 +74,5 @@ def render() -> None:
         st.page_link(
             pages()["traces"], query_params={"trace": t["trace_id"]},
             label=f"{fmt.when(t['start_ns'])} · {t['root_name'] or 'trace'} · {fmt.ms(t['duration_ns'] / 1e6)} · "
-                  f"{fmt.usd(t['cost_total']) if t['llm_calls'] else 'no LLM calls'}",
+                  f"{_cost(t)}",
         )  # fmt: skip

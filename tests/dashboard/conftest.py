@@ -116,7 +116,7 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page(browser):  # type: ignore[no-untyped-def]
-    ctx = browser.new_context(viewport={"width": 1440, "height": 1800})
+    ctx = browser.new_context(viewport={"width": 1440, "height": 2600})  # tall: Streamlit scrolls inside the page
     pg = ctx.new_page()
     pg.set_default_timeout(60_000)
     yield pg
