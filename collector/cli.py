@@ -452,6 +452,7 @@ def main() -> None:  # pragma: no cover
     sys.exit(app())
 
 
-from collector.replay_cli import replay_app  # noqa: E402 - sub-commands defined in their own module
+from collector.replay_cli import pool_app, replay_app  # noqa: E402 - sub-commands defined in their own module
 
 app.add_typer(replay_app, name="replay")
+app.add_typer(pool_app, name="pool")

@@ -1,5 +1,6 @@
-"""`llmobs replay ...`: replay commands talk to a running server (which owns
-the embedded ClickHouse) and follow its jobs."""
+"""`llmobs replay ...` and `llmobs pool up`: replay commands talk to a running
+server (which owns the embedded ClickHouse); `pool up` supervises vLLM
+servers on this machine."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 replay_app = typer.Typer(help="Replay captured LLM calls against variants and compare them", no_args_is_help=True)
+pool_app = typer.Typer(help="Supervise a pool of vLLM OpenAI servers", no_args_is_help=True)
 
 ApiOpt = Annotated[str | None, typer.Option(help="API base URL (env LLMOBS_API_URL)")]
 KeyOpt = Annotated[str | None, typer.Option(help="API key (env LLMOBS_API_KEY)")]
@@ -119,3 +121,16 @@ def replay_report(
         typer.echo(json.dumps(report, indent=2))
     else:
         render(report)
+
+
+@pool_app.command("up")
+def pool_up(config: Annotated[Path, typer.Argument(help="pool YAML")]) -> None:
+    """Start and supervise the pool's vLLM servers until Ctrl-C / SIGTERM."""
+    from replay.supervisor import load_pool, supervise
+
+    try:
+        pool = load_pool(config)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: {config}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(supervise(pool))
