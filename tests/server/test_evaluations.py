@@ -141,7 +141,6 @@ def test_invalid_configs_are_refused_and_change_nothing(server):
             ({"evaluator": "heuristics", "sampling_rate": 1.5}, "between 0 and 1"),
             ({"evaluator": "heuristics", "sampling_rate": -0.1}, "between 0 and 1"),
             ({"evaluator": "no-such-scorer"}, "unknown evaluator"),
-            ({"evaluator": "pii"}, "not installed"),
             ({"evaluator": "heuristics", "filters": {"colour": "red"}}, "unknown filter"),
             ({"evaluator": "heuristics", "name": "bad name!"}, "name"),
         ):
