@@ -7,5 +7,5 @@ COPY evaluators evaluators
 COPY dashboard dashboard
 COPY replay replay
 RUN pip install --no-cache-dir .
-EXPOSE 4317 4318 8700
+EXPOSE 4317 4318 8700 8501
 CMD ["llmobs", "up"]

@@ -308,6 +308,7 @@ def server_env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str,
         # the server's tree first; this checkout after it, for `bench` itself
         "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(root), str(ROOT)])),
         "LLMOBS_LOG_LEVEL": "WARNING",
+        "LLMOBS_DASHBOARD_ENABLED": "false",
         **(extra or {}),
     }
 

@@ -67,9 +67,15 @@ def up(
     data_dir: Annotated[Path | None, typer.Option(help="Data directory (env LLMOBS_DATA_DIR)")] = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="Local only: accept requests without API keys")] = False,
     host: Annotated[str | None, typer.Option(help="Address to listen on (env LLMOBS_HOST)")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Send sample traffic once the server is up")] = False,
+    no_dashboard: Annotated[
+        bool, typer.Option("--no-dashboard", help="Do not start the dashboard (env LLMOBS_DASHBOARD_ENABLED=false)")
+    ] = False,
 ) -> None:
-    """Start llmobs: OTLP receivers (gRPC 4317, HTTP 4318) and the API (8700)."""
+    """Start llmobs: OTLP receivers (gRPC 4317, HTTP 4318), the API (8700) and the dashboard (8501)."""
     overrides: dict[str, Any] = {}
+    if no_dashboard:
+        overrides["dashboard_enabled"] = False
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     if no_auth:
@@ -79,16 +85,83 @@ def up(
     settings = Settings(**overrides)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     from collector.server import serve
+
+    companions = _Companions(settings, demo)
+
+    def announce(state: Any) -> None:
+        _announce(settings)(state)
+        companions.start(state)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(settings, stop=stop, announce=_announce(settings))
+        try:
+            await serve(settings, stop=stop, announce=announce)
+        finally:
+            companions.stop()
 
     asyncio.run(main())
+
+
+class _Companions:
+    """What `llmobs up` runs beside the server once it answers: the dashboard
+    process and, with --demo, one round of sample traffic (on a thread: the
+    server handles those exports on this process's event loop)."""
+
+    def __init__(self, settings: Settings, demo: bool) -> None:
+        self.settings = settings
+        self.demo = demo
+        self.proc: Any = None
+
+    def start(self, state: Any) -> None:
+        s = self.settings
+        key = state.default_key or _default_key(s)
+        if s.dashboard_enabled:
+            from dashboard import launch
+
+            api_url = s.api_url or launch.local_url(s.host, s.api_port)
+            log_file = open(s.data_dir / "dashboard.log", "ab")  # noqa: SIM115 - lives as long as the process
+            self.proc = launch.start(api_url, key, s.host, s.dashboard_port, stdout=log_file, stderr=log_file)
+            print(f"\nDashboard: {launch.local_url(s.host, s.dashboard_port)}  (log: {s.data_dir / 'dashboard.log'})",
+                  flush=True)  # fmt: skip
+        if self.demo:
+            import threading
+
+            otlp = f"http://{'127.0.0.1' if s.host in ('0.0.0.0', '::') else s.host}:{s.otlp_http_port}"
+            threading.Thread(target=_send_demo, args=(otlp, key), kwargs={"quiet": True}, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except Exception:  # noqa: BLE001 - a stuck child is killed
+                self.proc.kill()
+
+
+def _default_key(s: Settings) -> str | None:
+    return s.api_key or (_key_path(s).read_text().strip() if _key_path(s).exists() else None)
+
+
+def _send_demo(otlp_http: str, key: str | None, *, traces: int = 600, days: float = 3.0, seed: int = 7,
+               quiet: bool = False) -> bool:  # fmt: skip
+    from dashboard import demo
+
+    batch = demo.generate(traces, days=days, seed=seed, now_ns=time.time_ns())
+    try:
+        for _ in demo.send(batch, otlp_http, key):
+            pass
+    except Exception as exc:  # noqa: BLE001 - reported, never fatal to the server
+        typer.echo(f"demo traffic failed: {exc}", err=True)
+        return False
+    msg = (f"demo: sent {batch.traces} traces ({batch.spans} spans, {batch.llm_calls} LLM calls, "
+           f"{batch.errors} failed) over the last {days:g} days")  # fmt: skip
+    typer.echo(msg, err=quiet)
+    return True
 
 
 @app.command()
@@ -254,5 +327,132 @@ def prices_list(api: ApiOpt = None, api_key: KeyOpt = None) -> None:
             typer.echo(f"{p['id']:>5}  {p['model_pattern']}  {' '.join(parts)}")
 
 
+# ---- evaluation worker (issue 4) ---------------------------------------------------------
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Run every due evaluator once, then exit")] = False,
+) -> None:
+    """Run the evaluation worker on its own (against a ClickHouse server).
+
+    With the embedded default (chDB) the worker already runs inside `llmobs up`:
+    only that process may open the data directory.  Several `llmobs worker`
+    replicas may share one ClickHouse server and one PostgreSQL; each due run
+    is claimed by exactly one of them."""
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.effective_clickhouse_url.startswith("chdb:"):
+        typer.echo(
+            "error: the embedded ClickHouse (chDB) can only be opened by the `llmobs up` process, which runs the "
+            "worker itself; set LLMOBS_CLICKHOUSE_URL to a ClickHouse server to run workers separately",
+            err=True,
+        )
+        raise typer.Exit(2)
+    from contextlib import AsyncExitStack
+
+    from evaluators.worker.app import build_services, start_loops
+    from storage.clickhouse.client import ClickHouseTarget
+    from storage.metadata.db import make_engine, upgrade
+
+    upgrade(make_engine(settings.effective_database_url))
+    target = ClickHouseTarget(settings.effective_clickhouse_url, settings.clickhouse_cluster, settings.clickhouse_database)
+    services = build_services(settings, target)
+    if once:
+        ran = services.worker.run_due()
+        typer.echo(f"ran {len(ran)} evaluator run(s)")
+        return
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with AsyncExitStack() as stack:
+            await start_loops(services, stack)
+            typer.echo(f"llmobs worker {services.worker.name} running", err=True)
+            await stop.wait()
+
+    asyncio.run(main())
+
+
+eval_app = typer.Typer(help="Evaluators of the current project (through the API)")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("backfill")
+def eval_backfill(
+    evaluator: Annotated[str, typer.Option(help="Evaluator config name (or an evaluator with one config)")],
+    since: Annotated[str, typer.Option(help="Start: ISO-8601 or unix seconds")],
+    until: Annotated[str | None, typer.Option(help="End (default now)")] = None,
+    api: ApiOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Score past spans with an evaluator; runs in the server, shown with a progress bar."""
+    with _client(api, api_key) as c:
+        job = _check(c.post("/evaluations/backfill", json={"evaluator": evaluator, "since": since, "until": until}))
+        with typer.progressbar(length=1000, label=f"backfill {evaluator}", file=sys.stderr) as bar:
+            done = 0
+            while job["status"] in ("queued", "running"):
+                step = int(job["progress"] * 1000) - done
+                if step > 0:
+                    bar.update(step)
+                    done += step
+                time.sleep(0.3)
+                job = _check(c.get(f"/jobs/{job['id']}"))
+            if job["status"] == "succeeded":
+                bar.update(1000 - done)
+        if job["status"] != "succeeded":
+            typer.echo(f"backfill failed: {job.get('error')}", err=True)
+            raise typer.Exit(1)
+        r = job["result"]
+        typer.echo(f"spans read {r['spans_read']}, spans scored {r['spans_scored']}, results written {r['results_written']}")
+
+
+@app.command()
+def dashboard(
+    port: Annotated[int | None, typer.Option(help="Port (env LLMOBS_DASHBOARD_PORT)")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (env LLMOBS_HOST)")] = None,
+    api: ApiOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Start the dashboard alone, against a running llmobs API."""
+    from dashboard import launch
+
+    s = Settings()
+    h, p = host or s.host, port or s.dashboard_port
+    key = api_key or _default_key(s)
+    url = api or s.api_url or launch.local_url(s.host, s.api_port)
+    typer.echo(f"llmobs dashboard on {launch.local_url(h, p)} (API {url})")
+    proc = launch.start(url, key, h, p)
+    try:
+        raise typer.Exit(proc.wait())
+    except KeyboardInterrupt:
+        proc.terminate()
+        raise typer.Exit(proc.wait()) from None
+
+
+@app.command()
+def demo(
+    traces: Annotated[int, typer.Option(help="How many traces", min=1, max=1_000_000)] = 600,
+    days: Annotated[float, typer.Option(help="Spread over the last N days", min=0.01, max=30)] = 3.0,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same traffic shape)")] = 7,
+    otlp: Annotated[str | None, typer.Option(help="OTLP/HTTP base URL (default: this machine's llmobs)")] = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Send realistic sample traffic through the OTLP endpoint of a running llmobs."""
+    s = Settings()
+    key = api_key or _default_key(s)
+    url = otlp or f"http://{'127.0.0.1' if s.host in ('0.0.0.0', '::') else s.host}:{s.otlp_http_port}"
+    if not _send_demo(url, key, traces=traces, days=days, seed=seed):
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())
+
+
+from collector.replay_cli import pool_app, replay_app  # noqa: E402 - sub-commands defined in their own module
+
+app.add_typer(replay_app, name="replay")
+app.add_typer(pool_app, name="pool")

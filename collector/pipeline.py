@@ -75,6 +75,9 @@ class Preparer:
         self._projects = TTLCache(cache_seconds)
         self.max_request_bytes = max_request_bytes
         self.pricer = Pricer(self.overrides)
+        from collector.redact import from_settings  # PII redaction (LLMOBS_REDACT_PII); None when off
+
+        self.redactor = from_settings()
 
     def overrides(self, project_id: str) -> Sequence[PriceOverride]:
         return self._prices.get(project_id, self._repo.list_price_overrides)
@@ -95,6 +98,8 @@ class Preparer:
 
     def traces(self, payload: bytes, encoding: str | None, mtype: str, project_id: str) -> Prepared:
         req, salvage = decode.decode_traces(self._bytes(payload, encoding), mtype)
+        if self.redactor is not None:  # PII redaction at ingest
+            self.redactor.redact_traces(req)
         result = normalize_traces(req, project_id)
         resolve_layers(result.spans)
         sampling.apply(result.spans, self.sampling_rules(project_id))
@@ -108,6 +113,8 @@ class Preparer:
 
     def logs(self, payload: bytes, encoding: str | None, mtype: str, project_id: str) -> Prepared:
         req = decode.decode_logs(self._bytes(payload, encoding), mtype)
+        if self.redactor is not None:  # PII redaction at ingest
+            self.redactor.redact_logs(req)
         rules = self.sampling_rules(project_id)
         keep = None if rules.keeps_everything else (lambda t: sampling.trace_kept_by_hash(t, rules.keep_share))
         rows = logs_to_events(req, project_id, self.retention_days(project_id), keep_trace=keep)

@@ -20,6 +20,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 import uvicorn
@@ -103,6 +104,7 @@ class App:
     rollups: Rollups
     default_key: str | None = None
     background: set[asyncio.Task] = field(default_factory=set)
+    worker: Any = None  # evaluators.worker.app.WorkerServices: evaluation worker, alerts, hooks
 
     def spawn(self, coro) -> asyncio.Task:  # type: ignore[no-untyped-def]
         task = asyncio.create_task(coro)
@@ -264,7 +266,13 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> App:
         default_project=settings.default_project,
         ttl=settings.api_key_cache_seconds,
     )
-    return App(settings, target, repo, auth, pricer, readers, ingestor, metrics, price_cache, rollups, default_key)
+    state = App(settings, target, repo, auth, pricer, readers, ingestor, metrics, price_cache, rollups, default_key)
+    from evaluators.worker.app import build_services, start_loops
+
+    state.worker = await asyncio.to_thread(build_services, settings, target)
+    if settings.worker_in_server:
+        await start_loops(state.worker, stack)
+    return state
 
 
 async def serve(settings: Settings, *, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None,

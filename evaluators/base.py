@@ -113,6 +113,7 @@ class DriftResult:
     baseline_n: int
     current_n: int
     details: dict[str, Any] = field(default_factory=dict)
+    model: str = ""  # the model compared ("*" for the model mix across all models)
 
 
 @runtime_checkable

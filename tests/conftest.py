@@ -79,6 +79,7 @@ def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, timeou
         "LLMOBS_OTLP_HTTP_PORT": str(ports[1]),
         "LLMOBS_API_PORT": str(ports[2]),
         "PYTHONPATH": str(ROOT),
+        "LLMOBS_DASHBOARD_ENABLED": "false",
         **(extra_env or {}),
     }
     log_path = data_dir / "server.log"

@@ -12,7 +12,10 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from collector.api.routers import admin, analytics, jobs, traces
+from collector.api.routers import alerts, evaluations
+from collector.api.routers import insights
 from collector.server import App
+from collector.api.routers import replay as replay_router
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,11 @@ def build_api(app_state: App) -> FastAPI:
     v1 = APIRouter(prefix="/api/v1")
     for r in (traces.router, analytics.router, admin.router, jobs.router):
         v1.include_router(r)
+    v1.include_router(evaluations.router)
+    v1.include_router(alerts.router)
+    v1.include_router(insights.router)
+    v1.include_router(replay_router.router)
+    replay_router.install(api, app_state)
     api.include_router(v1)
 
     @api.exception_handler(ClickHouseError)

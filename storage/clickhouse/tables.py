@@ -19,10 +19,11 @@ class Tables:
     trace_index: str = "trace_index"
     usage_minute: str = "usage_minute"
     span_links: str = "span_links"
+    evaluations: str = "evaluations"
 
     @classmethod
     def for_cluster(cls, cluster: str | None) -> "Tables":
         if not cluster:
             return cls()
         return cls("spans_dist", "genai_events_dist", "genai_metrics_dist", "trace_index_dist", "usage_minute_dist",
-                   "span_links_dist")
+                   "span_links_dist", "evaluations_dist")

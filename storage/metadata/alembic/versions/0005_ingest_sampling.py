@@ -1,7 +1,7 @@
 """Per-project ingest sampling rules (which traces keep their content).
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0002_evaluation_worker
 Create Date: 2026-11-25
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from storage.metadata.sqltypes import JSON_
 
 revision: str = "0005"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002_evaluation_worker"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

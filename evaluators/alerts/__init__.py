@@ -1,0 +1,1 @@
+"""Alert rules, budgets and the hooks that announce them."""

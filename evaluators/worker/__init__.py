@@ -1,0 +1,1 @@
+"""The evaluation worker: scheduling, watermarks, sampling and runs of the scorers."""

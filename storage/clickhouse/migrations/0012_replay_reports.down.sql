@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS {db}replay_reports {on_cluster};
