@@ -7,7 +7,8 @@ canonical numbers, so tokens, cost, latency and error counts stay exact.
 
 The decision for an ordinary trace is a hash of its trace id, so every batch
 of a trace, on every server replica, decides the same way.  A trace with an
-error or a slow span in the same export always keeps its content.  (Spans of
+error, a slow span or a PII finding (collector/pii_screen.py: e-mail, SSN,
+card, IBAN, IP, phone) in the same export always keeps its content.  (Spans of
 that trace exported earlier, before the error was known, follow the hash: a
 collector cannot keep what it has already thinned without buffering traces.)
 GenAI log events (gen_ai.*.message, gen_ai.choice) travel on their own and
@@ -19,8 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
 
+from collector import pii_screen
 from collector.normalize.canonical import CanonicalSpan
 from storage.metadata.types import SamplingRules
 
@@ -59,7 +60,7 @@ def trace_kept_by_hash(trace_id_hex: str, share: float) -> bool:
     return h / 2**64 < share
 
 
-def kept_traces(spans: Iterable[CanonicalSpan], rules: SamplingRules) -> set[str] | None:
+def kept_traces(spans: list[CanonicalSpan], rules: SamplingRules) -> set[str] | None:
     """Trace ids of this export that keep their content; None = all of them."""
     if rules.keeps_everything:
         return None
@@ -72,7 +73,23 @@ def kept_traces(spans: Iterable[CanonicalSpan], rules: SamplingRules) -> set[str
             flagged.add(s.trace_id)
         elif slow_ns is not None and s.duration_ns >= slow_ns:
             flagged.add(s.trace_id)
-    return flagged | {t for t in seen - flagged if trace_kept_by_hash(t, rules.keep_share)}
+    keep = flagged | {t for t in seen - flagged if trace_kept_by_hash(t, rules.keep_share)}
+    if rules.keep_pii:
+        keep |= {s.trace_id for s in spans if s.trace_id not in keep and pii_finding(s) is not None}
+    return keep
+
+
+def pii_finding(span: CanonicalSpan) -> str | None:
+    """The first PII entity type in the span's raw content (attribute and event
+    values; messages are parsed from those), or None."""
+    for value in span.span_attributes.values():
+        if len(value) >= 6 and (found := pii_screen.find(value)):
+            return found
+    for event in span.events:
+        for value in event.get("attributes", {}).values():
+            if isinstance(value, str) and len(value) >= 6 and (found := pii_screen.find(value)):
+                return found
+    return None
 
 
 def light_attributes(attrs: dict[str, str]) -> dict[str, str]:

@@ -44,12 +44,14 @@ class SamplingRules:
     canonical numbers (tokens, cost, latency, status) and without its heavy
     parts, so usage and cost totals stay exact.  Ordinary traces are kept by a
     hash of the trace id (the same decision in every batch and on every server
-    replica); traces with an error or a slow span always keep their content.
+    replica); traces with an error, a slow span or a PII finding always keep
+    their content.
     """
 
     keep_share: float = 1.0  # 0..1 of ordinary traces that keep their content
     keep_errors: bool = True
     slow_ms: float | None = None  # a span at least this slow keeps its trace
+    keep_pii: bool = True  # a trace whose content holds PII keeps it (collector/pii_screen.py)
 
     @property
     def keeps_everything(self) -> bool:

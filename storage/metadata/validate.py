@@ -137,7 +137,7 @@ def json_object(field: str, value: object) -> dict[str, Any] | None:
 
 def sampling_rules(raw: Mapping[str, Any]) -> dict[str, Any]:
     """A project's ingest sampling rules, checked field by field."""
-    unknown = set(raw) - {"keep_share", "keep_errors", "slow_ms"}
+    unknown = set(raw) - {"keep_share", "keep_errors", "slow_ms", "keep_pii"}
     if unknown:
         raise InvalidInput(f"unknown sampling field(s): {', '.join(sorted(unknown))}")
     out: dict[str, Any] = {}
@@ -151,6 +151,10 @@ def sampling_rules(raw: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(keep_errors, bool):
         raise InvalidInput("keep_errors must be true or false")
     out["keep_errors"] = keep_errors
+    keep_pii = raw.get("keep_pii", True)
+    if not isinstance(keep_pii, bool):
+        raise InvalidInput("keep_pii must be true or false")
+    out["keep_pii"] = keep_pii
     slow = raw.get("slow_ms")
     if slow is not None:
         if isinstance(slow, bool) or not isinstance(slow, int | float) or not math.isfinite(slow) or slow <= 0:

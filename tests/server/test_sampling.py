@@ -1,6 +1,6 @@
 """Ingest sampling on a real server: the same traffic sent to a sampled and an
 unsampled project gives identical usage and cost totals, while only the
-traces the rules keep (errors, slow spans, the trace-id share) keep content."""
+traces the rules keep (errors, slow spans, PII, the trace-id share) keep content."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ SHARE = 0.3
 N_TRACES = 60
 ERRORS = range(0, 6)  # traces whose LLM span fails
 SLOW = range(6, 10)  # traces whose root takes 6 s
+PII = range(10, 14)  # traces whose prompt holds an SSN, a card number, an e-mail, an IBAN
+PII_TEXT = ("my SSN is 536-22-8741", "card 4539 1488 0343 6467 exp 09/29", "write to jane.roe@example.org",
+            "IBAN DE89 3704 0044 0532 0130 00")
+LOOKALIKE = range(14, 17)  # look-alikes that are not PII: they follow the hash
+LOOKALIKE_TEXT = ("order 4539 1488 0343 6468 shipped", "upgrade to version 10.2.3.4", "ticket 536-2-28741")
 
 
 def expected_by_hash(trace_id: bytes) -> bool:
@@ -31,6 +36,8 @@ def build_traffic() -> tuple[bytes, bytes, list[bytes], list[tuple[bytes, bytes]
     messages = json.dumps([{"role": "user", "parts": [{"type": "text", "content": "My secret plan " + "x" * 400}]}])
     for i in range(N_TRACES):
         tid, root, llm = new_trace_id(), new_span_id(), new_span_id()
+        while (i in PII or i in LOOKALIKE) and expected_by_hash(tid):  # only the PII rule can keep these
+            tid = new_trace_id()
         tids.append(tid)
         llm_ids.append((tid, llm))
         start = t0 + i * 10**6
@@ -38,8 +45,12 @@ def build_traffic() -> tuple[bytes, bytes, list[bytes], list[tuple[bytes, bytes]
                           span_id=root, start_ns=start, duration_ms=6000 if i in SLOW else 500, kind=1))  # fmt: skip
         model = ("gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet-20241022")[i % 3]
         provider = "anthropic" if model.startswith("claude") else "openai"
+        text = messages
+        if i in PII or i in LOOKALIKE:
+            extra = PII_TEXT[i - PII.start] if i in PII else LOOKALIKE_TEXT[i - LOOKALIKE.start]
+            text = json.dumps([{"role": "user", "parts": [{"type": "text", "content": f"My secret plan: {extra}"}]}])
         attrs = genai_chat(model, provider, input_tokens=100 + i, output_tokens=10 + i,
-                           **{"gen_ai.input.messages": messages, "feature": f"f{i % 3}", "user.id": f"u{i % 5}"})  # fmt: skip
+                           **{"gen_ai.input.messages": text, "feature": f"f{i % 3}", "user.id": f"u{i % 5}"})  # fmt: skip
         spans.append(span("chat", attrs, trace_id=tid, parent=root, span_id=llm, start_ns=start + 1000,
                           duration_ms=400, error=i in ERRORS))  # fmt: skip
     traces = request(spans, service="sampled-app").SerializeToString()
@@ -67,7 +78,7 @@ def sampled_and_full(server):
     with server.client(key_s) as c:
         r = c.patch("/project", json={"sampling": {"keep_share": SHARE, "keep_errors": True, "slow_ms": 5000}})
         assert r.status_code == 200, r.text
-        assert r.json()["sampling"] == {"keep_share": SHARE, "keep_errors": True, "slow_ms": 5000.0}
+        assert r.json()["sampling"] == {"keep_share": SHARE, "keep_errors": True, "slow_ms": 5000.0, "keep_pii": True}
     traces, logs, tids, llm_ids = build_traffic()
     for key in (key_s, key_f):
         assert post(server, logs, PB, path="/v1/logs", key=key).status_code == 200
@@ -80,7 +91,7 @@ def sampled_and_full(server):
 def test_invalid_rules_are_refused_and_change_nothing(server, sampled_and_full):
     key_s = sampled_and_full[0]
     with server.client(key_s) as c:
-        for bad in ({"keep_share": 1.5}, {"keep_share": -0.1}, {"slow_ms": -5}, {"keep_share": 0.5, "surprise": 1},
+        for bad in ({"keep_share": 1.5}, {"keep_share": -0.1}, {"slow_ms": -5}, {"keep_share": 0.5, "surprise": 1}, {"keep_pii": "sometimes"},
                     {"keep_errors": "sometimes"}):  # fmt: skip
             r = c.patch("/project", json={"sampling": bad})
             assert r.status_code == 422, (bad, r.text)
@@ -107,7 +118,7 @@ def test_totals_equal_the_unsampled_truth(server, sampled_and_full):
 
 def test_content_kept_only_where_the_rules_say(server, sampled_and_full):
     key_s, key_f, tids, _ = sampled_and_full
-    kept = {i for i, tid in enumerate(tids) if i in ERRORS or i in SLOW or expected_by_hash(tid)}
+    kept = {i for i, tid in enumerate(tids) if i in ERRORS or i in SLOW or i in PII or expected_by_hash(tid)}
     assert 0 < len(kept) < N_TRACES
     for i, tid in enumerate(tids):
         tr = wait_trace(server, tid, n=2, key=key_s)

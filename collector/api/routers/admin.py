@@ -67,6 +67,7 @@ class Sampling(BaseModel):
     keep_share: float = Field(default=1.0, ge=0.0, le=1.0, description="share of ordinary traces that keep content")
     keep_errors: bool = Field(default=True, description="a trace with an error span keeps its content")
     slow_ms: float | None = Field(default=None, gt=0, description="a trace with a span at least this slow keeps its content")
+    keep_pii: bool = Field(default=True, description="a trace whose content holds PII (e-mail, SSN, card, IBAN, IP, phone) keeps it")
 
 
 class ProjectUpdate(BaseModel):
