@@ -48,6 +48,34 @@ def decode_attributes(kvs: Any) -> tuple[dict[str, Any], dict[str, str]]:
     return values, texts
 
 
+def decode_attributes_plain(kvs: Any) -> tuple[dict[str, Any], dict[str, str], bool]:
+    """`decode_attributes` plus whether the engine can render the raw text map
+    itself from the wire values (collector/frames.py): true when every value
+    is a string, an int, a bool or empty, and no key repeats.  Floats, arrays,
+    kvlists and bytes are rendered here only (Python's float repr and JSON
+    differ from the engine's)."""
+    values: dict[str, Any] = {}
+    texts: dict[str, str] = {}
+    plain = True
+    n = 0
+    for kv in kvs:
+        n += 1
+        v = kv.value
+        which = v.WhichOneof("value")
+        key = kv.key
+        if which == "string_value":
+            s = v.string_value
+            values[key] = s
+            texts[key] = s
+        else:
+            if which not in ("int_value", "bool_value", None):
+                plain = False
+            py = any_value(v)
+            values[key] = py
+            texts[key] = to_text(py)
+    return values, texts, plain and n == len(values)
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, bytes):
         return base64.b64encode(o).decode()

@@ -161,6 +161,10 @@ class CanonicalSpan:
     events: list[dict[str, Any]] = field(default_factory=list)  # {"time_ns","name","attributes"}
     links: list[dict[str, Any]] = field(default_factory=list)
     content_kept: bool = True  # False once ingest sampling thinned it (collector/sampling.py)
+    # The engine may build span_attributes from the wire values (no float,
+    # array, kvlist or bytes value, no repeated key): see collector/frames.py.
+    attributes_plain: bool = False
+    resource_index: int = 0  # which ResourceSpans of its export it came from
 
     @property
     def duration_ns(self) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.normalize.attributes import decode_attributes
+from collector.normalize.attributes import decode_attributes, decode_attributes_plain
 from collector.normalize.canonical import CanonicalSpan, GenAIFields
 from collector.normalize.dialects import extract_genai
 from collector.normalize.dialects.base import SpanEvent, SpanView
@@ -26,6 +26,11 @@ _ZERO_SPAN = bytes(8)
 @dataclass(slots=True)
 class NormalizeResult:
     spans: list[CanonicalSpan] = field(default_factory=list)
+    # Every span of the export in wire order, None where rejected: the engine
+    # insert pairs normalised fields with the raw spans by position.
+    wire: list[CanonicalSpan | None] = field(default_factory=list)
+    # Per ResourceSpans: its raw text map and whether the engine may render it.
+    resources: list[tuple[dict[str, str], bool]] = field(default_factory=list)
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
 
@@ -67,8 +72,9 @@ def _error_type(attrs: dict[str, Any], events: list[SpanEvent], status_code: int
 
 def normalize_traces(req: ExportTraceServiceRequest, project_id: str) -> NormalizeResult:
     out = NormalizeResult()
-    for rs in req.resource_spans:
-        resource, resource_text = decode_attributes(rs.resource.attributes)
+    for ri, rs in enumerate(req.resource_spans):
+        resource, resource_text, plain = decode_attributes_plain(rs.resource.attributes)
+        out.resources.append((resource_text, plain))
         service = resource.get("service.name")
         service_name = service if isinstance(service, str) and service else "unknown_service"
         for ss in rs.scope_spans:
@@ -78,14 +84,18 @@ def normalize_traces(req: ExportTraceServiceRequest, project_id: str) -> Normali
                 problem = _id_problem(sp.trace_id, sp.span_id, sp.parent_span_id)
                 if problem:
                     out.reject(problem)
+                    out.wire.append(None)
                     continue
                 try:
-                    out.spans.append(
-                        _one_span(sp, project_id, resource, resource_text, service_name, scope_name, scope_version)
-                    )
+                    one = _one_span(sp, project_id, resource, resource_text, service_name, scope_name, scope_version)
                 except Exception as exc:  # noqa: BLE001 - one bad span must not sink the export
                     log.warning("span %s rejected: %s", sp.span_id.hex(), exc, exc_info=True)
                     out.reject(f"span could not be normalised: {type(exc).__name__}: {exc}")
+                    out.wire.append(None)
+                    continue
+                one.resource_index = ri
+                out.spans.append(one)
+                out.wire.append(one)
     return out
 
 
@@ -98,7 +108,7 @@ def _one_span(
     scope_name: str,
     scope_version: str,
 ) -> CanonicalSpan:
-    attrs, attrs_text = decode_attributes(sp.attributes)
+    attrs, attrs_text, plain = decode_attributes_plain(sp.attributes)
     events, event_texts = [], []
     for e in sp.events:
         values, texts = decode_attributes(e.attributes)
@@ -147,4 +157,5 @@ def _one_span(
             {"trace_id": ln.trace_id.hex(), "span_id": ln.span_id.hex(), "attributes": decode_attributes(ln.attributes)[1]}
             for ln in sp.links
         ],
+        attributes_plain=plain,
     )

@@ -60,6 +60,12 @@ class SchemaOptions:
             .replace("{llmobs_cluster}", self.cluster or "")
             .replace("{llmobs_database}", self.database or "default")
         )
+        if "{spans_ingest_" in out:  # the engine-side span insert (storage/clickhouse/ingest_format.py)
+            from storage.clickhouse import ingest_format
+
+            out = out.replace("{spans_ingest_columns}", ingest_format.null_table_columns()).replace(
+                "{spans_ingest_select}", ingest_format.view_select(db)
+            )
         for placeholder, engine in (("{replacing_engine}(", "ReplacingMergeTree("),
                                     ("{aggregating_engine}(", "AggregatingMergeTree(")):  # fmt: skip
             if self.cluster:
