@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from collector.normalize.canonical import CanonicalSpan
 from collector.pricing import CostBreakdown
-from storage.clickhouse.ingest_format import CANON, NULL_BIT, SCALE, tail_class, varint
+from storage.clickhouse.ingest_format import CANON, NULL_BIT, tail_class, varint
 
 _U64 = (1 << 64) - 1
 _I64_MAX = (1 << 63) - 1

@@ -13,21 +13,20 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlparse
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from . import models as m
 from . import validate as v
-from .db import session_factory
+from .db import Repo
 from .evaluation_repo import name_field, span_filters
 from .validate import Conflict, InvalidInput, NotFound
 
@@ -248,17 +247,7 @@ def thresholds(value: object) -> list[float]:
 # --------------------------------------------------------------- repository
 
 
-class AlertRepo:
-    def __init__(self, engine_or_sessions: Engine | sessionmaker[Session]) -> None:
-        if isinstance(engine_or_sessions, Engine):
-            engine_or_sessions = session_factory(engine_or_sessions)
-        self._sessions = engine_or_sessions
-
-    @contextmanager
-    def _tx(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
-            yield session
-
+class AlertRepo(Repo):
     @staticmethod
     def _require_project(s: Session, project_id: str) -> None:
         if s.get(m.Project, project_id) is None:

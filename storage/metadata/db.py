@@ -75,6 +75,22 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+class Repo:
+    """Base of the metadata repositories: one short session per call, so one
+    instance is safe to share between threads (and between the API and the
+    background loops of one server)."""
+
+    def __init__(self, engine_or_sessions: Engine | sessionmaker[Session]) -> None:
+        if isinstance(engine_or_sessions, Engine):
+            engine_or_sessions = session_factory(engine_or_sessions)
+        self._sessions = engine_or_sessions
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+
 def alembic_config(url: str | URL | None = None) -> Config:
     """An Alembic Config pointing at the packaged migrations (for CLI-like use)."""
     cfg = Config()

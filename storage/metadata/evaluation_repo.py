@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,11 +19,10 @@ from typing import Any
 from croniter import croniter
 from sqlalchemy import Engine, event, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
 from . import models as m
 from . import validate as v
-from .db import session_factory
+from .db import Repo
 from .validate import Conflict, InvalidInput, NotFound
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
@@ -188,17 +185,7 @@ def _run(r: m.EvalRun) -> EvalRun:
     )  # fmt: skip
 
 
-class EvaluationRepo:
-    def __init__(self, engine_or_sessions: Engine | sessionmaker[Session]) -> None:
-        if isinstance(engine_or_sessions, Engine):
-            engine_or_sessions = session_factory(engine_or_sessions)
-        self._sessions = engine_or_sessions
-
-    @contextmanager
-    def _tx(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
-            yield session
-
+class EvaluationRepo(Repo):
     # ---- configs
 
     def create_config(

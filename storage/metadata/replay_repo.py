@@ -6,18 +6,15 @@ requests."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
 
 from . import models as m
 from . import validate as v
-from .db import session_factory
+from .db import Repo
 from .validate import NotFound
 
 
@@ -48,17 +45,7 @@ def _run(row: m.ReplayRun) -> ReplayRunRecord:
     )  # fmt: skip
 
 
-class ReplayRepo:
-    def __init__(self, engine_or_sessions: Engine | sessionmaker[Session]) -> None:
-        if isinstance(engine_or_sessions, Engine):
-            engine_or_sessions = session_factory(engine_or_sessions)
-        self._sessions = engine_or_sessions
-
-    @contextmanager
-    def _tx(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
-            yield session
-
+class ReplayRepo(Repo):
     # ---- variants
 
     def save_variant(self, project_id: str, name: str, config: dict[str, Any]) -> SavedVariant:

@@ -13,19 +13,18 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, get_args
 
-from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from . import models as m
 from . import validate as v
-from .db import session_factory
+from .db import Repo
 from .types import ApiKeyInfo, Job, JobStatus, PriceOverride, Project, SamplingRules
 from .validate import Conflict, InvalidInput, NotFound
 
@@ -108,19 +107,9 @@ def _job(row: m.Job) -> Job:
 # --------------------------------------------------------------- repository
 
 
-class MetadataRepo:
+class MetadataRepo(Repo):
     """Projects, API keys, price overrides and jobs.  Thread-safe (one session
     per call); share one instance per process."""
-
-    def __init__(self, engine_or_sessions: Engine | sessionmaker[Session]) -> None:
-        if isinstance(engine_or_sessions, Engine):
-            engine_or_sessions = session_factory(engine_or_sessions)
-        self._sessions = engine_or_sessions
-
-    @contextmanager
-    def _tx(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
-            yield session
 
     @staticmethod
     def _require_project(session: Session, project_id: str) -> None:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from collector import sampling
 from collector.frames import build_frame
