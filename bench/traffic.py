@@ -43,8 +43,10 @@ from dataclasses import dataclass, field
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from collector.otlp.build import key_values
 
 # (model, dialect-specific provider spellings, share)
 MODELS = [
@@ -151,24 +153,6 @@ class BatchStats:
         self.max_start_ns = max(self.max_start_ns, o.max_start_ns)
 
 
-def _kv(attrs: dict) -> list[KeyValue]:
-    out = []
-    for k, v in attrs.items():
-        if isinstance(v, bool):
-            av = AnyValue(bool_value=v)
-        elif isinstance(v, int):
-            av = AnyValue(int_value=v)
-        elif isinstance(v, float):
-            av = AnyValue(double_value=v)
-        elif isinstance(v, (list, tuple)):
-            av = AnyValue()
-            av.array_value.values.extend(AnyValue(string_value=str(x)) for x in v)
-        else:
-            av = AnyValue(string_value=v)
-        out.append(KeyValue(key=k, value=av))
-    return out
-
-
 PROFILES = ("heavy", "light", "mixed")
 HEAVY_SHARE = {"heavy": 1.0, "light": 0.0, "mixed": 0.2}  # share of traces that capture content
 
@@ -234,7 +218,7 @@ class Generator:
     def _kv(self, attrs: dict) -> list[KeyValue]:
         if not self.capture:
             attrs = {k: v for k, v in attrs.items() if not is_content_key(k)}
-        return _kv(attrs)
+        return key_values(attrs)
 
     def _ids(self) -> bytes:
         return self.rng.getrandbits(64).to_bytes(8, "big")
@@ -619,7 +603,7 @@ def _resource(service: str, dialect: str, instance: int) -> list[KeyValue]:
         "telemetry.sdk.version": "1.45.2",
         "telemetry.sdk.language": "nodejs" if dialect == "vercel_ai" else "python",
     }
-    return _kv(attrs)
+    return key_values(attrs)
 
 
 def build_batches(seed: int, n_batches: int, batch: int, t_end_ns: int,

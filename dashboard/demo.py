@@ -26,9 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from collector.otlp.build import key_values
 
 HOUR_NS = 3600 * 10**9
 MS = 10**6
@@ -60,24 +63,6 @@ ARTICLES = [
     "Incident review: a misconfigured load balancer dropped 3 % of requests for 14 minutes on Tuesday.",
     "Release notes: the new search ranks recent documents higher and supports filters on authors.",
 ]
-
-
-def _value(v: Any) -> AnyValue:
-    if isinstance(v, bool):
-        return AnyValue(bool_value=v)
-    if isinstance(v, int):
-        return AnyValue(int_value=v)
-    if isinstance(v, float):
-        return AnyValue(double_value=v)
-    if isinstance(v, (list, tuple)):
-        out = AnyValue()
-        out.array_value.values.extend(_value(x) for x in v)
-        return out
-    return AnyValue(string_value=str(v))
-
-
-def _kvs(attrs: dict[str, Any]) -> list[KeyValue]:
-    return [KeyValue(key=k, value=_value(v)) for k, v in attrs.items() if v is not None]
 
 
 def _text(role: str, content: str, **extra: Any) -> dict[str, Any]:
@@ -116,7 +101,7 @@ class _Trace:
         if error:
             attrs = {**attrs, "error.type": error}
             sp.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message=error))
-        sp.attributes.extend(_kvs(attrs))
+        sp.attributes.extend(key_values(attrs))
         self.spans.append(sp)
         return sid
 
@@ -321,7 +306,7 @@ def generate(traces: int = 600, *, days: float = 3.0, seed: int = 7, now_ns: int
         for i in range(0, len(spans), batch):
             req = ExportTraceServiceRequest()
             rs = req.resource_spans.add()
-            rs.resource.attributes.extend(_kvs({"service.name": name, "deployment.environment": "demo",
+            rs.resource.attributes.extend(key_values({"service.name": name, "deployment.environment": "demo",
                                                 **resources[name]}))  # fmt: skip
             ss = rs.scope_spans.add()
             ss.scope.name = "openlit" if resources[name].get("telemetry.sdk.name") == "openlit" else "llmobs.demo"

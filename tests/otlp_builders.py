@@ -10,35 +10,17 @@ from typing import Any
 
 import orjson
 from google.protobuf import json_format
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-
-def any_value(v: Any) -> AnyValue:
-    if isinstance(v, bool):
-        return AnyValue(bool_value=v)
-    if isinstance(v, int):
-        return AnyValue(int_value=v)
-    if isinstance(v, float):
-        return AnyValue(double_value=v)
-    if isinstance(v, str):
-        return AnyValue(string_value=v)
-    if isinstance(v, bytes):
-        return AnyValue(bytes_value=v)
-    if isinstance(v, (list, tuple)):
-        out = AnyValue()
-        out.array_value.values.extend(any_value(x) for x in v)
-        return out
-    if isinstance(v, dict):
-        out = AnyValue()
-        out.kvlist_value.values.extend(KeyValue(key=k, value=any_value(x)) for k, x in v.items())
-        return out
-    raise TypeError(type(v))
+from collector.otlp.build import any_value, key_values  # noqa: F401 - tests build AnyValues through here too
 
 
 def kvs(attrs: dict[str, Any]) -> list[KeyValue]:
-    return [KeyValue(key=k, value=any_value(v)) for k, v in attrs.items()]
+    return key_values(attrs)
 
 
 def new_trace_id() -> bytes:
