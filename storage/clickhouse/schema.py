@@ -30,7 +30,7 @@ class TableSchema:
         return pa.schema([pa.field(n, t) for n, t in self.fields])
 
 
-def _map_array(values: list[dict[str, str]]) -> pa.Array:
+def map_array(values: list[dict[str, str]]) -> pa.Array:
     """list of dicts -> MapArray through flat key/value/offset arrays (about
     twice as fast as letting pyarrow walk the dicts)."""
     offsets = [0]
@@ -43,12 +43,14 @@ def _map_array(values: list[dict[str, str]]) -> pa.Array:
     return pa.MapArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(keys, STR), pa.array(items, STR))
 
 
-def to_arrow(schema: TableSchema, columns: dict[str, list[Any]]) -> pa.Table:
+def to_arrow(schema: TableSchema, columns: dict[str, Any]) -> pa.Table:
     arrays = []
     for name, typ in schema.fields:
         values = columns[name]
-        if typ == MAP:
-            arrays.append(_map_array(values))
+        if isinstance(values, pa.Array):  # built by the caller (e.g. a shared map repeated by take)
+            arrays.append(values)
+        elif typ == MAP:
+            arrays.append(map_array(values))
         else:
             arrays.append(pa.array(values, typ))
     return pa.Table.from_arrays(arrays, schema=schema.arrow)
