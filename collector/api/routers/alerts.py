@@ -1,4 +1,4 @@
-"""Alerting: hooks (signed JSON webhooks, Slack), alert rules, budgets with
+"""Alerting: hooks (signed JSON webhooks, Slack, Alertmanager), alert rules, budgets with
 burn-down, firing history and the delivery log."""
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ class HookBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     url: str
-    kind: Literal["webhook", "slack"] = "webhook"
+    kind: Literal["webhook", "slack", "alertmanager"] = Field(
+        default="webhook", description="signed JSON webhook, Slack incoming webhook, or an Alertmanager (its base URL "
+        "or /api/v2/alerts)")
     secret: str | None = Field(default=None, description="HMAC secret; generated (and shown once) when omitted")
 
 
