@@ -160,6 +160,12 @@ class IncrementalAlerts:
     def rule_ids(self) -> list[int]:
         return sorted(self._rules)
 
+    def invalidate(self) -> None:
+        """Rules changed in this process (the API): re-read them before the
+        next batch is judged, so a rule created just before its first spans
+        sees them."""
+        self._next_refresh = 0.0
+
     def refresh(self, now_ns: int, *, force: bool = False) -> None:
         """Pick up created, changed and deleted rules, and re-read their states
         (another replica may have moved one)."""

@@ -89,6 +89,7 @@ def build_services(settings: Settings, target: ClickHouseTarget,
                           score_batch_spans=settings.stream_batch_spans, tick_seconds=settings.stream_tick_seconds),
             StreamMetrics(metrics_registry), on_results=worker.on_results,
         )  # fmt: skip
+        worker.on_results = services.stream.on_scores  # scheduled catch-up scores reach the windows too
     return services
 
 

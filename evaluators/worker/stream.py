@@ -229,7 +229,9 @@ class SpanStream:
     # ---- scoring
 
     def _has_configs(self) -> bool:
-        if time.monotonic() - self._configs_at > self.opt.config_refresh_seconds:
+        age = time.monotonic() - self._configs_at
+        # With no config yet, look again soon: a config created a moment ago streams its first spans.
+        if age > self.opt.config_refresh_seconds or (not self._configs and age > 0.2):
             try:
                 self._configs = self.evaluations.enabled_configs(registry.STREAMING)
             except Exception:  # noqa: BLE001 - keep the last known configs
@@ -254,7 +256,7 @@ class SpanStream:
                 self._client = self._factory()
             client = self._client
         runner = ConfigRunner(EvaluationQueries(client, self._tables), self.evaluations, self.runner_options,
-                              self.scorers.get, self._results)  # fmt: skip
+                              self.scorers.get, self.on_scores)  # fmt: skip
         projects = keys["project_id"].to_pylist()
         traces, spans = keys["trace_id"].to_pylist(), keys["span_id"].to_pylist()
         starts = pc.cast(keys["start_time"], pa.int64()).to_pylist()
@@ -279,7 +281,9 @@ class SpanStream:
                     self.metrics.scored.labels(config.evaluator).inc(counts.spans_scored)
         return written
 
-    def _results(self, project_id: str, results: list[EvalResult], rows: dict[tuple[str, str], dict[str, Any]]) -> None:
+    def on_scores(self, project_id: str, results: list[EvalResult], rows: dict[tuple[str, str], dict[str, Any]]) -> None:
+        """Scores written here or by a scheduled run (which catches up what the
+        stream dropped): to /metrics and to the rule windows."""
         if self._on_results is not None:
             self._on_results(project_id, results, rows)
         scored = []
