@@ -55,7 +55,7 @@ class ScoredSpan:
     evaluator: str
     metric: str
     score: float | None
-    has_findings: bool
+    finding_types: frozenset[str]  # entity types (PII) or check names found in the span
     service_name: str
     model: str
     start_ns: int
@@ -227,7 +227,8 @@ class IncrementalAlerts:
             if not picked:
                 continue
             if rule.metric == "pii_rate":
-                values = [float(s.has_findings) for s in picked]
+                wanted = set(rule.params.get("entity_types") or ())
+                values = [float(bool(s.finding_types & wanted) if wanted else bool(s.finding_types)) for s in picked]
             elif rule.metric == "eval_fail_rate":
                 values = [float(s.score == 0) for s in picked]
             else:

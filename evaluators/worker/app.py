@@ -90,6 +90,7 @@ def build_services(settings: Settings, target: ClickHouseTarget,
             StreamMetrics(metrics_registry), on_results=worker.on_results,
         )  # fmt: skip
         worker.on_results = services.stream.on_scores  # scheduled catch-up scores reach the windows too
+        worker.stream_since = services.stream.since
     return services
 
 

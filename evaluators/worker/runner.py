@@ -88,12 +88,15 @@ class ConfigRunner:
 
     def __init__(self, queries: EvaluationQueries, repo: EvaluationRepo, options: RunnerOptions,
                  scorers: Callable[[EvaluatorConfig], SpanEvaluator | WindowEvaluator],
-                 on_results: OnResults | None = None) -> None:  # fmt: skip
+                 on_results: OnResults | None = None,
+                 stream_since: Callable[[int], int | None] | None = None) -> None:  # fmt: skip
         self.q = queries
         self.repo = repo
         self.opt = options
         self._scorer = scorers
         self._on_results = on_results
+        # config id -> when (unix us) this process's stream began to score that config, if it has
+        self._stream_since = stream_since
 
     # ---- scoring one page
 
@@ -148,8 +151,15 @@ class ConfigRunner:
         sel = selection(config)
         now_ns = time.time_ns()
         streamed = config.evaluator in self.opt.streamed
-        settle = max(self.opt.settle_seconds, self.opt.stream_settle_seconds) if streamed else self.opt.settle_seconds
-        cutoff_us = int((now_ns - settle * NS) // 1000)
+        cutoff_us = int((now_ns - self.opt.settle_seconds * NS) // 1000)
+        if streamed:
+            # Spans stored before the stream knew this config were never streamed: they
+            # keep the plain settle delay; later ones are left to the stream for longer.
+            stream_cutoff = int((now_ns - max(self.opt.settle_seconds, self.opt.stream_settle_seconds) * NS) // 1000)
+            if self._stream_since is None:  # a separate worker: the servers' streams score fresh spans
+                cutoff_us = stream_cutoff
+            elif (since_us := self._stream_since(config.id)) is not None:
+                cutoff_us = max(min(cutoff_us, since_us), stream_cutoff)
         since_ns = int(now_ns - self.opt.lookback_seconds * NS)
         unscored_by = (scorer.name, scorer.version) if streamed else None
         wm = self.repo.watermark(config.id, scorer.version)

@@ -71,6 +71,8 @@ class EvaluationWorker:
         self.scorers = ScorerCache()
         # Told about every batch of scores written (the /metrics score summaries).
         self.on_results: OnResults | None = None
+        # config id -> since when (unix us) the streaming scorer of this process scores it
+        self.stream_since: Callable[[int], int | None] | None = None
 
     @property
     def client_factory(self) -> Callable[[], Client]:
@@ -78,7 +80,7 @@ class EvaluationWorker:
 
     def _runner(self, client: Client) -> ConfigRunner:
         return ConfigRunner(EvaluationQueries(client, self._tables), self.repo, self.options, self.scorers.get,
-                            self.on_results)
+                            self.on_results, self.stream_since)
 
     def run_config(self, config: EvaluatorConfig, kind: str = "scheduled") -> int:
         """Blocking: one run of a claimed config, recorded in the run history."""

@@ -119,8 +119,10 @@ class SpanStream:
         self._score_wake = asyncio.Event()
         self._client: Client | None = None
         self._configs: list[EvaluatorConfig] = []
+        self._since: dict[int, int] = {}  # config id -> when (unix us) this stream began to score it
         self._configs_at = 0.0
         self._client_lock = threading.Lock()
+        self._configs_lock = threading.Lock()
 
     # ---- the writer's side (event loop; must stay cheap)
 
@@ -174,6 +176,7 @@ class SpanStream:
     def alert_step(self, batch: pa.Table | None, now_ns: int | None = None) -> int:
         """Blocking: feed one micro-batch to the rule windows and judge the rules."""
         now_ns = now_ns or time.time_ns()
+        self._has_configs()
         self.alerts.refresh(now_ns)
         if batch is not None:
             self.alerts.observe_spans(batch, now_ns)
@@ -232,12 +235,27 @@ class SpanStream:
         age = time.monotonic() - self._configs_at
         # With no config yet, look again soon: a config created a moment ago streams its first spans.
         if age > self.opt.config_refresh_seconds or (not self._configs and age > 0.2):
+            self.refresh_configs()
+        return bool(self._configs)
+
+    def refresh_configs(self) -> None:
+        """Blocking: re-read the streamed configs (the API calls this after a
+        config changes).  A config seen for the first time is scored from now
+        on; spans stored before that are the scheduled run's (`since`)."""
+        with self._configs_lock:
             try:
-                self._configs = self.evaluations.enabled_configs(registry.STREAMING)
+                configs = self.evaluations.enabled_configs(registry.STREAMING)
+                now_us = time.time_ns() // 1000
+                self._since = {c.id: self._since.get(c.id, now_us) for c in configs}
+                self._configs = configs
             except Exception:  # noqa: BLE001 - keep the last known configs
                 log.exception("reading evaluator configs failed")
             self._configs_at = time.monotonic()
-        return bool(self._configs)
+
+    def since(self, config_id: int) -> int | None:
+        """When this stream began to score `config_id` (None: it does not):
+        spans stored before that are the scheduled run's alone."""
+        return self._since.get(config_id)
 
     def _reset_client(self) -> None:
         with self._client_lock:
@@ -274,7 +292,9 @@ class SpanStream:
                 scorer = self.scorers.get(config)
                 if not isinstance(scorer, SpanEvaluator):
                     continue
-                rows = runner.q.spans_by_key(selection(config), pairs, lo_ns=lo, hi_ns=hi)
+                since = self._since.get(config.id)
+                rows = [r for r in runner.q.spans_by_key(selection(config), pairs, lo_ns=lo, hi_ns=hi)
+                        if since is not None and int(r["ingested_us"]) >= since]  # older: the scheduled run's
                 if rows:
                     counts = RunCounts()
                     written += runner.score_rows(scorer, config, rows, counts)
@@ -291,7 +311,9 @@ class SpanStream:
             row = rows.get((r.trace_id, r.span_id))
             if row is None:
                 continue
-            scored.append(ScoredSpan(project_id, r.evaluator, r.metric, r.score, bool(r.details.get("findings")),
-                                     row.get("service_name", ""), row.get("model", ""), int(row["start_ns"])))  # fmt: skip
+            found = frozenset(str(f.get("entity_type") or f.get("type") or "") for f in r.details.get("findings") or ()
+                              if isinstance(f, dict))  # fmt: skip
+            scored.append(ScoredSpan(project_id, r.evaluator, r.metric, r.score, found, row.get("service_name", ""),
+                                     row.get("model", ""), int(row["start_ns"])))  # fmt: skip
         self.alerts.observe_scores(scored, time.time_ns())
 

@@ -91,6 +91,11 @@ class AlertQueries:
                  "time >= fromUnixTimestamp64Nano({start:Int64})", "time < fromUnixTimestamp64Nano({end:Int64})",
                  "trace_id = ''" if metric == "drift_p_value" else "trace_id != ''"]  # fmt: skip
         qp: dict[str, Any] = {"project": project_id, "evaluator": evaluator, "start": start_ns, "end": end_ns}
+        aggregate = EVAL_AGGREGATES[metric]
+        if metric == "pii_rate" and params.get("entity_types"):
+            aggregate = ("avg(arrayExists(f -> JSONExtractString(f, 'entity_type') IN {entity_types:Array(String)},"
+                         " JSONExtractArrayRaw(details, 'findings')))")  # fmt: skip
+            qp["entity_types"] = list(params["entity_types"])
         metric_name = params.get("feature") if metric == "drift_p_value" else params.get("metric")
         if metric_name:
             where.append("metric = {metric:String}")
@@ -101,7 +106,7 @@ class AlertQueries:
                 where.append(f"{col} = {{f_{key}:String}}")
                 qp[f"f_{key}"] = filters[key]
         sql = f"""
-            SELECT {group} AS grp, {EVAL_AGGREGATES[metric]} AS value, count() AS n
+            SELECT {group} AS grp, {aggregate} AS value, count() AS n
             FROM {self.t.evaluations} FINAL WHERE {' AND '.join(where)}
             GROUP BY grp
         """

@@ -40,6 +40,7 @@ METRICS = SPAN_METRICS | EVAL_METRICS
 SPAN_GROUPS = {"model", "provider", "service", "user", "session", "operation"}
 EVAL_GROUPS = {"model", "service"}
 _ATTR_KEY = re.compile(r"^[A-Za-z0-9_.\-/:]{1,200}$")
+_ENTITY = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 DEFAULT_THRESHOLDS = (0.5, 0.8, 1.0)
 
 
@@ -200,7 +201,7 @@ def group_by(metric: str, value: object) -> str | None:
 
 
 RULE_PARAMS = ("evaluator", "metric", "feature", "filters", "min_samples", "baseline_seconds",
-               "baseline_min_samples", "match", "severity")
+               "baseline_min_samples", "match", "severity", "entity_types")
 
 
 def rule_params(metric: str, value: object) -> dict[str, Any]:
@@ -210,8 +211,10 @@ def rule_params(metric: str, value: object) -> dict[str, Any]:
     or a percentile), `baseline_seconds` (compare the window's value with the
     same group's trailing baseline just before the window: the threshold is
     then a ratio, e.g. 1.5 = 50 % above the baseline), `baseline_min_samples`,
-    `match` (a regular expression the group value must match) and `severity`
-    (a label for Alertmanager: warning by default)."""
+    `match` (a regular expression the group value must match), `severity`
+    (a label for Alertmanager: warning by default) and, for pii_rate,
+    `entity_types` (count a span only for findings of these types, e.g.
+    ["US_SSN", "CREDIT_CARD"]: NER finds names everywhere)."""
     params = v.json_object("params", value) or {}
     unknown = set(params) - set(RULE_PARAMS)
     if unknown:
@@ -225,6 +228,13 @@ def rule_params(metric: str, value: object) -> dict[str, Any]:
         params["baseline_seconds"] = whole("params.baseline_seconds", params["baseline_seconds"], 60, 31 * 86400)
         if metric in ("drift_p_value",):
             raise InvalidInput("drift_p_value has no baseline: it already compares two windows")
+    if "entity_types" in params:
+        types = params["entity_types"]
+        if metric != "pii_rate":
+            raise InvalidInput("params.entity_types applies to pii_rate only")
+        if not isinstance(types, list) or not types or not all(isinstance(t, str) and _ENTITY.match(t) for t in types):
+            raise InvalidInput("params.entity_types must be a non-empty list of entity types such as 'US_SSN'")
+        params["entity_types"] = sorted(set(types))
     if "match" in params:
         pattern = v.text_field("params.match", params["match"], 500)
         try:
