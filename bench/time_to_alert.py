@@ -41,6 +41,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -72,14 +73,16 @@ LATENCY_S = {"gpt-4o-mini": 0.7, "gpt-4.1-nano": 0.45, "gemini-2.0-flash": 0.5, 
 CLEAN_ERROR_RATE = 0.001
 RULES = [
     {"name": "pii-leak", "metric": "pii_rate", "comparison": ">", "threshold": 0.0, "window_seconds": 30,
-     "group_by": "service", "params": {"min_samples": 1, "entity_types": ["CREDIT_CARD", "IBAN_CODE", "US_SSN"]}},
+     "group_by": "service", "params": {"min_samples": 1, "entity_types": ["CREDIT_CARD", "IBAN_CODE", "US_SSN"],
+                                       "resolve_after_seconds": 30}},
     {"name": "latency-p95", "metric": "latency_p95", "comparison": ">", "threshold": 1.5, "window_seconds": 30,
-     "group_by": "model", "params": {"min_samples": 60, "baseline_seconds": 300, "baseline_min_samples": 300}},
+     "group_by": "model", "params": {"min_samples": 60, "baseline_seconds": 300, "baseline_min_samples": 300,
+                                     "resolve_after_seconds": 30}},
     {"name": "cost-per-request", "metric": "cost_per_request", "comparison": ">", "threshold": 1.5,
      "window_seconds": 30, "group_by": "service",
-     "params": {"min_samples": 60, "baseline_seconds": 300, "baseline_min_samples": 300}},
+     "params": {"min_samples": 60, "baseline_seconds": 300, "baseline_min_samples": 300, "resolve_after_seconds": 30}},
     {"name": "error-rate", "metric": "error_rate", "comparison": ">", "threshold": 0.02, "window_seconds": 30,
-     "group_by": "service", "params": {"min_samples": 100}},
+     "group_by": "service", "params": {"min_samples": 100, "resolve_after_seconds": 30}},
 ]  # fmt: skip
 # regression -> (rule, groups to rotate over)
 REGRESSIONS = {
@@ -157,12 +160,12 @@ class Receiver:
                     return None
                 self.cond.wait(min(left, 1.0))
 
-    def firing_now(self, rule: str, group: str) -> bool:
-        """Whether the last notification of (rule, group) was a firing one."""
+    def firing_since(self, rule: str, group: str) -> float | None:
+        """When (rule, group) last fired, if its last notification was a firing one."""
         with self.cond:
-            last = [r.payload["status"] for r in self.items if r.payload.get("kind") == "alert"
+            last = [r for r in self.items if r.payload.get("kind") == "alert"
                     and r.payload["rule"]["name"] == rule and r.payload.get("group") == group]  # fmt: skip
-        return bool(last) and last[-1] == "firing"
+        return last[-1].at if last and last[-1].payload["status"] == "firing" else None
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -313,7 +316,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM: stop the server and clean up like Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     args = parse_args(argv)
     load_start = os.getloadavg()
     data_dir = Path(tempfile.mkdtemp(prefix="llmobs-tta-"))
@@ -342,8 +350,9 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = []
             for run in range(args.runs):
                 group = groups[run % len(groups)]
-                if receiver.firing_now(rule, group):  # the previous run's alert must resolve first
-                    receiver.wait(rule, group, "resolved", 0.0, args.timeout)
+                fired_at = receiver.firing_since(rule, group)
+                if fired_at is not None:  # the previous run's alert must resolve first
+                    receiver.wait(rule, group, "resolved", fired_at, args.timeout)
                 planted = Planted(name, group)
                 app.plant(planted)
                 deadline = time.time() + args.timeout

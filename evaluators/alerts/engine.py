@@ -118,6 +118,7 @@ class AlertEngine:
         # Rules that the incremental evaluator owns (evaluators/alerts/incremental.py)
         # are not re-read from SQL here: one owner per rule, or the two would flap.
         self.owned_elsewhere: Callable[[AlertRule], bool] = lambda rule: False
+        self._calm_since: dict[str, float] = {}  # firing group key -> since when (monotonic) it has been calm
 
     def _payload(self, rule: AlertRule, group: str, status: str, reading: Reading | None) -> dict[str, Any]:
         return {
@@ -163,6 +164,8 @@ class AlertEngine:
             if reading is None:  # too few samples (or no baseline yet): no verdict either way
                 continue
             firing = breached(rule, reading.value)
+            if firing:
+                self._calm_since.pop(key, None)
             if firing and was != "firing":
                 ev = self.repo.transition(
                     rule.project_id, key, expect=was, new="firing", value=reading.value, event_status="firing",
@@ -171,15 +174,26 @@ class AlertEngine:
                 )  # fmt: skip
                 moved += self._after(rule, key, ev, states)
             elif not firing and was == "firing":
-                moved += self._resolve(rule, key, group, reading, states)
+                if self._calm_for(rule, key):
+                    moved += self._resolve(rule, key, group, reading, states)
             elif key in states and touch:
                 self.repo.touch_state(key, reading.value)
         if resolve_missing:
             for key, st in list(states.items()):  # groups with no data in the window any more
                 group = key[len(prefix):]
-                if key.startswith(prefix) and st.state == "firing" and group not in current:
+                if key.startswith(prefix) and st.state == "firing" and group not in current and self._calm_for(rule, key):
                     moved += self._resolve(rule, key, group, None, states)
         return moved
+
+    def _calm_for(self, rule: AlertRule, key: str) -> bool:
+        """Whether a firing group has been calm (not breaching, or without
+        data) for the rule's `resolve_after_seconds`: a value hovering at the
+        threshold then resolves once instead of flapping on every batch."""
+        hold = float(rule.params.get("resolve_after_seconds", 0))
+        if hold <= 0:
+            return True
+        now = time.monotonic()
+        return now - self._calm_since.setdefault(key, now) >= hold
 
     def _after(self, rule: AlertRule, key: str, ev: AlertEvent | None, states: dict[str, AlertStateRecord]) -> int:
         """Refresh the cached state of `key` after a transition attempt (another
@@ -191,6 +205,7 @@ class AlertEngine:
 
     def _resolve(self, rule: AlertRule, key: str, group: str, reading: Reading | None,
                  states: dict[str, AlertStateRecord]) -> int:  # fmt: skip
+        self._calm_since.pop(key, None)
         payload = self._payload(rule, group, "resolved", reading) if rule.notify_resolve else None
         ev = self.repo.transition(
             rule.project_id, key, expect="firing", new="ok", value=None if reading is None else reading.value,

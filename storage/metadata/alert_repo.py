@@ -201,7 +201,7 @@ def group_by(metric: str, value: object) -> str | None:
 
 
 RULE_PARAMS = ("evaluator", "metric", "feature", "filters", "min_samples", "baseline_seconds",
-               "baseline_min_samples", "match", "severity", "entity_types")
+               "baseline_min_samples", "match", "severity", "entity_types", "resolve_after_seconds")
 
 
 def rule_params(metric: str, value: object) -> dict[str, Any]:
@@ -214,7 +214,9 @@ def rule_params(metric: str, value: object) -> dict[str, Any]:
     `match` (a regular expression the group value must match), `severity`
     (a label for Alertmanager: warning by default) and, for pii_rate,
     `entity_types` (count a span only for findings of these types, e.g.
-    ["US_SSN", "CREDIT_CARD"]: NER finds names everywhere)."""
+    ["US_SSN", "CREDIT_CARD"]: NER finds names everywhere), and
+    `resolve_after_seconds` (a firing group resolves only after it has been
+    calm that long, so a value hovering at the threshold does not flap)."""
     params = v.json_object("params", value) or {}
     unknown = set(params) - set(RULE_PARAMS)
     if unknown:
@@ -235,6 +237,9 @@ def rule_params(metric: str, value: object) -> dict[str, Any]:
         if not isinstance(types, list) or not types or not all(isinstance(t, str) and _ENTITY.match(t) for t in types):
             raise InvalidInput("params.entity_types must be a non-empty list of entity types such as 'US_SSN'")
         params["entity_types"] = sorted(set(types))
+    if "resolve_after_seconds" in params:
+        params["resolve_after_seconds"] = whole("params.resolve_after_seconds", params["resolve_after_seconds"], 0,
+                                                86400)  # fmt: skip
     if "match" in params:
         pattern = v.text_field("params.match", params["match"], 500)
         try:

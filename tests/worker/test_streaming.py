@@ -167,6 +167,9 @@ def test_invalid_rules_are_refused_and_change_nothing(streaming):
             ({"params": {"min_samples": 0}}, "params.min_samples"),
             ({"params": {"baseline_seconds": 5}}, "params.baseline_seconds"),
             ({"params": {"window": 5}}, "unknown rule param(s) ['window']"),
+            ({"params": {"resolve_after_seconds": -1}}, "params.resolve_after_seconds"),
+            ({"params": {"entity_types": ["US_SSN"]}}, "entity_types applies to pii_rate only"),
+            ({"metric": "pii_rate", "params": {"entity_types": ["us ssn"]}}, "params.entity_types must be"),
             ({"metric": "drift_p_value", "params": {"baseline_seconds": 600}}, "drift_p_value has no baseline"),
         ):
             rule = {"name": "bad", "metric": "latency_p95", "threshold": 1.5, **body}
