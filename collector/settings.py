@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     )
     stream_max_queued_spans: int = Field(default=200_000, ge=1, description="Stored spans waiting for the alert loop; more are dropped.")
     stream_max_backlog_spans: int = Field(default=50_000, ge=1, description="Spans waiting to be scored; the oldest are dropped.")
-    stream_batch_spans: int = Field(default=500, ge=1, le=100_000, description="Spans scored per streaming micro-batch.")
+    stream_batch_spans: int = Field(default=100, ge=1, le=100_000, description="Spans scored per streaming micro-batch (newest first).")
     stream_tick_seconds: float = Field(default=1.0, gt=0, description="Longest wait between two judgements of the rules.")
     alert_streaming: bool = Field(
         default=True,

@@ -86,7 +86,8 @@ def build_services(settings: Settings, target: ClickHouseTarget,
             lambda: connect(target), tables, evaluations, worker.scorers, worker.options, services.incremental,
             StreamOptions(max_queued_spans=settings.stream_max_queued_spans,
                           max_backlog_spans=settings.stream_max_backlog_spans,
-                          score_batch_spans=settings.stream_batch_spans, tick_seconds=settings.stream_tick_seconds),
+                          score_batch_spans=settings.stream_batch_spans, tick_seconds=settings.stream_tick_seconds,
+                          stale_seconds=settings.eval_stream_settle_seconds),
             StreamMetrics(metrics_registry), on_results=worker.on_results,
         )  # fmt: skip
         worker.on_results = services.stream.on_scores  # scheduled catch-up scores reach the windows too

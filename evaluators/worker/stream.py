@@ -18,9 +18,10 @@ Two background tasks drain it:
   bounded by start time, so only the hours just written are touched), runs
   every enabled config of a cheap evaluator (`registry.STREAMING`: PII
   patterns + NER, heuristics) through the same `ConfigRunner.score_rows` as
-  the scheduled worker, and feeds the scores to the windows.  Its backlog is
-  bounded too: the oldest keys are dropped with a counter
-  (`stage="score"`) and left to the scheduled run.
+  the scheduled worker, and feeds the scores to the windows.  Newest keys
+  go first, so a backlog delays old spans rather than fresh ones; keys that
+  waited longer than the stream settle delay, or past the backlog bound, are
+  dropped with a counter (`stage="score"`) and left to the scheduled run.
 
 The scheduled worker skips what the stream scored: for streamed evaluators a
 scheduled run waits `LLMOBS_EVAL_STREAM_SETTLE_SECONDS` and leaves out spans
@@ -70,7 +71,8 @@ _KEYS = ("project_id", "trace_id", "span_id", "start_time")
 class StreamOptions:
     max_queued_spans: int = 200_000
     max_backlog_spans: int = 50_000
-    score_batch_spans: int = 500
+    score_batch_spans: int = 100
+    stale_seconds: float = 15.0  # keys waiting longer are the scheduled run's (LLMOBS_EVAL_STREAM_SETTLE_SECONDS)
     tick_seconds: float = 1.0
     config_refresh_seconds: float = 2.0
 
@@ -198,17 +200,28 @@ class SpanStream:
         self._score_wake.set()
 
     def _take(self) -> tuple[float, pa.Table] | None:
+        """The newest keys first: when scoring falls behind, fresh spans (what
+        an alert is waiting for) go before old ones, and keys older than the
+        stream settle delay are left to the scheduled run, which takes them
+        from then on (`stage="score"` drops)."""
+        stale = time.monotonic() - self.opt.stale_seconds
+        while self._backlog and self._backlog[0][0] < stale:
+            _, old = self._backlog.popleft()
+            self._backlog_rows -= old.num_rows
+            self.metrics.dropped.labels("score").inc(old.num_rows)
         if not self._backlog:
+            self.metrics.backlog.set(self._backlog_rows)
             return None
-        first_at, parts, rows = self._backlog[0][0], [], 0
+        first_at, parts, rows = self._backlog[-1][0], [], 0
         while self._backlog and rows < self.opt.score_batch_spans:
-            at, t = self._backlog.popleft()
+            at, t = self._backlog.pop()
             room = self.opt.score_batch_spans - rows
             if t.num_rows > room:
-                self._backlog.appendleft((at, t.slice(room)))
-                t = t.slice(0, room)
+                self._backlog.append((at, t.slice(0, t.num_rows - room)))
+                t = t.slice(t.num_rows - room)
             parts.append(t)
             rows += t.num_rows
+            first_at = at
         self._backlog_rows -= rows
         self.metrics.backlog.set(self._backlog_rows)
         return first_at, pa.concat_tables(parts, promote_options="default")
