@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     data_dir = Path(tempfile.mkdtemp(prefix="llmobs-tta-"))
     receiver = Receiver()
-    srv = start_server(data_dir)
+    srv = start_server(data_dir, timeout=600)  # a loaded shared machine can take minutes
     app: App | None = None
     try:
         assert srv.key and srv.otlp_http and srv.pid

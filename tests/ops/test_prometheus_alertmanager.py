@@ -177,7 +177,7 @@ def test_llmobs_posts_its_own_alerts_to_alertmanager(tmp_path):
         am_args = [TOOLS["prometheus-alertmanager"], f"--config.file={tmp_path / 'am.yml'}",
                    f"--storage.path={tmp_path / 'am-data'}", f"--web.listen-address=127.0.0.1:{am_port}",
                    "--cluster.listen-address="]  # fmt: skip
-        srv = start_server(tmp_path / "llmobs", {"LLMOBS_HOOK_BACKOFF_SECONDS": "0.3"})
+        srv = start_server(tmp_path / "llmobs", {"LLMOBS_HOOK_BACKOFF_SECONDS": "0.3"}, timeout=300)
         try:
             with process(am_args, tmp_path / "am.log") as am:
                 wait_http(f"http://127.0.0.1:{am_port}/-/ready", am, tmp_path / "am.log")

@@ -60,7 +60,8 @@ def streaming(tmp_path_factory):  # type: ignore[no-untyped-def]
     """Defaults, except a short stream settle so catch-up runs happen within the test."""
     srv = start_server(tmp_path_factory.mktemp("streaming"), {"LLMOBS_EVAL_STREAM_SETTLE_SECONDS": "3",
                                                               "LLMOBS_HOOK_BACKOFF_SECONDS": "0.3",
-                                                              "LLMOBS_HOOK_MAX_ATTEMPTS": "3"})  # fmt: skip
+                                                              "LLMOBS_HOOK_MAX_ATTEMPTS": "3"},
+                       timeout=300)  # fmt: skip
     try:
         yield srv
     finally:
@@ -205,7 +206,7 @@ def test_dropped_spans_are_scored_once_by_the_scheduled_run(tmp_path):
     """A stream queue of one span drops every real batch (counted on /metrics);
     the scheduled run catches them up, each once."""
     srv = start_server(tmp_path / "drops", {"LLMOBS_STREAM_MAX_QUEUED_SPANS": "1",
-                                            "LLMOBS_EVAL_STREAM_SETTLE_SECONDS": "2"})  # fmt: skip
+                                            "LLMOBS_EVAL_STREAM_SETTLE_SECONDS": "2"}, timeout=300)  # fmt: skip
     try:
         svc = "dropped"
         with srv.client() as c:
