@@ -17,13 +17,14 @@ Prometheus.  Projects are capped the same way.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
 OTHER = "other"
@@ -185,3 +186,54 @@ def _buckets(bounds: tuple[float, ...], counts: np.ndarray) -> list[tuple[str, f
     out = [(repr(float(b)), float(c)) for b, c in zip(bounds, cum[:-1], strict=True)]
     out.append(("+Inf", float(cum[-1])))
     return out
+
+
+class EvaluationMetrics(Collector):
+    """Evaluator score summaries and PII findings for the same Prometheus.
+
+    `llmobs_eval_score` is a summary (count and sum, no quantiles) per
+    project, evaluator and metric: `rate(sum)/rate(count)` is the mean score
+    over any range, `count` how many spans were scored.  `llmobs_pii_findings`
+    counts findings per project and entity type.  Fed with every batch of
+    scores this process writes (scheduled runs, backfills and the streaming
+    scorer; scores sent by apps as log events are in the API only).  Labels
+    are capped like the GenAI series: past `label_cap` distinct evaluators,
+    metrics or entity types per project, new values fold into "other"."""
+
+    def __init__(self, registry: CollectorRegistry, label_cap: int = 50) -> None:
+        self._cap = LabelCap(label_cap)
+        self._scores: dict[tuple[str, str, str], list[float]] = {}  # -> [count, sum]
+        self._findings: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()  # scores arrive on worker threads, scrapes on the event loop
+        registry.register(self)
+
+    def observe(self, project_id: str, results: Sequence[Any], _rows: object = None) -> None:
+        """`results`: evaluators.base.EvalResult (score None = not scored, skipped)."""
+        with self._lock:
+            project = self._cap.fold("", "project", project_id)
+            for r in results:
+                if r.score is None:
+                    continue
+                key = (project, self._cap.fold(project, "evaluator", r.evaluator),
+                       self._cap.fold(project, "metric", r.metric))  # fmt: skip
+                acc = self._scores.setdefault(key, [0.0, 0.0])
+                acc[0] += 1
+                acc[1] += float(r.score)
+                for finding in (r.details or {}).get("findings") or ():
+                    if isinstance(finding, dict) and finding.get("entity_type"):
+                        etype = self._cap.fold(project, "entity_type", str(finding["entity_type"]))
+                        self._findings[(project, etype)] = self._findings.get((project, etype), 0) + 1
+
+    def collect(self) -> Iterator[SummaryMetricFamily | CounterMetricFamily]:
+        with self._lock:
+            scores = [(k, list(v)) for k, v in self._scores.items()]
+            findings = list(self._findings.items())
+        summary = SummaryMetricFamily("llmobs_eval_score", "Scores written by evaluators (count and sum per metric)",
+                                      labels=["project", "evaluator", "metric"])  # fmt: skip
+        for key, (count, total) in scores:
+            summary.add_metric(list(key), count_value=count, sum_value=total)
+        pii = CounterMetricFamily("llmobs_pii_findings", "PII findings by entity type (never the text)",
+                                  labels=["project", "entity_type"])  # fmt: skip
+        for key, n in findings:
+            pii.add_metric(list(key), n)
+        yield from (summary, pii)

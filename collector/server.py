@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 import multiprocessing
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -229,10 +229,14 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> App:
         stop_reconciler.set()
         await reconcile_task
 
+    after_write: list[Callable[[pa.Table], None]] = []  # the streaming scorer's offer, once built
+
     def on_spans_written(batch: pa.Table) -> None:
         reconciler.mark_batch(batch)
         rollups.mark_batch(batch)
         metrics.genai.observe_batch(batch)
+        for listener in after_write:
+            listener(batch)
 
     writers = Writers(
         spans=TableWriter(factory, tables.spans, max_batch_rows=settings.max_batch_rows,
@@ -269,9 +273,11 @@ async def build_app(settings: Settings, stack: AsyncExitStack) -> App:
     state = App(settings, target, repo, auth, pricer, readers, ingestor, metrics, price_cache, rollups, default_key)
     from evaluators.worker.app import build_services, start_loops
 
-    state.worker = await asyncio.to_thread(build_services, settings, target)
+    state.worker = await asyncio.to_thread(build_services, settings, target, metrics.registry)
     if settings.worker_in_server:
         await start_loops(state.worker, stack)
+        if state.worker.stream is not None:
+            after_write.append(state.worker.stream.offer)
     return state
 
 

@@ -73,6 +73,23 @@ class Settings(BaseSettings):
     eval_retries: int = Field(default=3, ge=1, le=20, description="Attempts per page before a run fails.")
     eval_lease_seconds: float = Field(default=300.0, gt=0, description="A claimed run is another replica's after this.")
     alert_interval_seconds: float = Field(default=5.0, gt=0, description="How often alert rules and budgets are checked.")
+
+    # Time to alert (issue 8): fresh spans scored and rules judged as they land
+    eval_stream: bool = Field(
+        default=True, description="Score fresh spans with the cheap evaluators (pii, heuristics) seconds after storage."
+    )
+    eval_stream_settle_seconds: float = Field(
+        default=15.0, ge=0, description="Scheduled runs of streamed evaluators leave spans younger than this to the stream."
+    )
+    stream_max_queued_spans: int = Field(default=200_000, ge=1, description="Stored spans waiting for the alert loop; more are dropped.")
+    stream_max_backlog_spans: int = Field(default=50_000, ge=1, description="Spans waiting to be scored; the oldest are dropped.")
+    stream_batch_spans: int = Field(default=100, ge=1, le=100_000, description="Spans scored per streaming micro-batch (newest first).")
+    stream_tick_seconds: float = Field(default=1.0, gt=0, description="Longest wait between two judgements of the rules.")
+    alert_streaming: bool = Field(
+        default=True,
+        description="Judge rules with an incremental form from in-memory windows fed by the stream; "
+        "false = every rule in SQL every alert_interval_seconds (several ingest replicas).",
+    )
     hook_timeout_seconds: float = Field(default=5.0, gt=0)
     hook_max_attempts: int = Field(default=6, ge=1, le=50, description="Delivery attempts before giving up.")
     hook_backoff_seconds: float = Field(default=1.0, gt=0, description="First retry delay; doubles per attempt.")

@@ -244,6 +244,7 @@ class PiiScorer:
 
     name = NAME
     version = VERSION
+    needs_context = False  # scans the span's own messages: the worker need not look up retrieved documents
 
     def __init__(self, config: PiiConfig | None = None, analyzer: PiiAnalyzer | None = None):
         self.config = config or PiiConfig()

@@ -24,6 +24,12 @@ ENTRY_POINTS: Mapping[str, str] = {
     "heuristics": "evaluators.heuristics:build",
 }
 
+# Cheap enough to run on every fresh span within seconds of its storage (the
+# streaming scorer, evaluators/worker/stream.py): pattern and NER PII, and the
+# heuristics.  Judges and drift need a model server or whole windows and stay
+# scheduled.
+STREAMING: frozenset[str] = frozenset({"pii", "heuristics"})
+
 
 class UnknownEvaluator(LookupError):
     """No scorer is registered under that name."""

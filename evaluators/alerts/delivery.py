@@ -1,4 +1,5 @@
-"""Sends the outbox: signed JSON webhooks and Slack messages, with retries.
+"""Sends the outbox: signed JSON webhooks, Slack messages and alerts posted to
+an Alertmanager's API, with retries.
 
 Deliveries run on their own asyncio task with a per-request timeout, so a
 slow or unreachable receiver delays only its own notifications, never ingest,
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -30,6 +32,7 @@ class DeliveryOptions:
     backoff_seconds: float = 1.0
     batch: int = 20
     poll_seconds: float = 0.5
+    public_url: str = "http://127.0.0.1:8700"  # where links in notifications point (Alertmanager's generatorURL)
 
 
 def slack_text(payload: dict[str, Any]) -> str:
@@ -44,12 +47,58 @@ def slack_text(payload: dict[str, Any]) -> str:
     return " - ".join(parts)
 
 
-def request_for(target: DeliveryTarget) -> tuple[bytes, dict[str, str]]:
+ALERTMANAGER_PATH = "/api/v2/alerts"
+FIRING_HORIZON = timedelta(hours=24)
+
+
+def alertmanager_url(url: str) -> str:
+    """A hook may name the Alertmanager (http://am:9093) or its alerts API."""
+    return url if url.rstrip("/").endswith(ALERTMANAGER_PATH) else url.rstrip("/") + ALERTMANAGER_PATH
+
+
+def alertmanager_alerts(payload: dict[str, Any], public_url: str) -> list[dict[str, Any]]:
+    """One notification as Alertmanager's API v2 wants it: a list of alerts
+    with labels (what identifies the alert: the same on firing and resolved,
+    so Alertmanager matches them), annotations (what a human reads),
+    startsAt/endsAt and a generatorURL back to llmobs.  A firing alert is
+    sent once (not re-sent like Prometheus does), so its endsAt lies
+    FIRING_HORIZON ahead; the resolve notification ends it at once."""
+    at = datetime.fromisoformat(payload["at"]) if payload.get("at") else datetime.now(UTC)
+    kind = payload.get("kind", "alert")
+    labels = {"alertname": str(payload.get("title") or kind), "project": str(payload.get("project", "")),
+              "source": "llmobs", "kind": kind}  # fmt: skip
+    rule = payload.get("rule") or {}
+    if rule:
+        labels["alertname"] = str(rule.get("name"))
+        labels["metric"] = str(rule.get("metric"))
+        labels["severity"] = str((rule.get("params") or {}).get("severity") or "warning")
+        if rule.get("group_by") and payload.get("group") is not None:
+            labels[str(rule["group_by"]).replace("attr:", "attr_").replace(".", "_")] = str(payload["group"])
+    budget = payload.get("budget") or {}
+    if budget:
+        labels.update(alertname=f"budget {budget.get('name')}", severity="warning", status=str(payload.get("status")))
+    resolved = payload.get("status") == "resolved"
+    annotations = {"summary": slack_text(payload).replace("*", "")}
+    for key in ("value", "threshold", "observed", "baseline", "samples"):
+        if payload.get(key) is not None:
+            annotations[key] = f"{payload[key]:.6g}" if isinstance(payload[key], float) else str(payload[key])
+    ends = at if resolved else at + (timedelta(hours=1) if budget or kind == "test" else FIRING_HORIZON)
+    return [{
+        "labels": labels, "annotations": annotations, "startsAt": at.isoformat(), "endsAt": ends.isoformat(),
+        "generatorURL": public_url.rstrip("/") + str(payload.get("link") or "/api/v1/alerts/events"),
+    }]  # fmt: skip
+
+
+def request_for(target: DeliveryTarget, public_url: str = "http://127.0.0.1:8700") -> tuple[str, bytes, dict[str, str]]:
+    """(url, body, headers) of one delivery in the hook's format."""
     if target.kind == "slack":
         body = orjson.dumps({"text": slack_text(target.payload)})
-        return body, {"Content-Type": "application/json"}
+        return target.url, body, {"Content-Type": "application/json"}
+    if target.kind == "alertmanager":
+        body = orjson.dumps(alertmanager_alerts(target.payload, public_url))
+        return alertmanager_url(target.url), body, {"Content-Type": "application/json", "User-Agent": "llmobs-webhook/1"}
     body = orjson.dumps(target.payload)
-    return body, {
+    return target.url, body, {
         "Content-Type": "application/json",
         "User-Agent": "llmobs-webhook/1",
         "X-Llmobs-Delivery": str(target.id),
@@ -69,10 +118,10 @@ class Deliverer:
         return self.opt.backoff_seconds * 2**attempts_so_far
 
     async def send(self, client: httpx.AsyncClient, target: DeliveryTarget) -> bool:
-        body, hdrs = request_for(target)
+        url, body, hdrs = request_for(target, self.opt.public_url)
         code: int | None = None
         try:
-            resp = await client.post(target.url, content=body, headers=hdrs, timeout=self.opt.timeout_seconds)
+            resp = await client.post(url, content=body, headers=hdrs, timeout=self.opt.timeout_seconds)
             code = resp.status_code
             ok = 200 <= code < 300
             retryable = code >= 500 or code == 429

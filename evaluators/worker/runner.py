@@ -27,6 +27,8 @@ from storage.metadata.evaluation_repo import EvaluationRepo, EvaluatorConfig, Ru
 
 log = logging.getLogger(__name__)
 NS = 10**9
+# Told about every batch of scores written: (project, results, the scored span rows by (trace id, span id)).
+OnResults = Callable[[str, list[EvalResult], dict[tuple[str, str], dict[str, Any]]], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,12 @@ class RunnerOptions:
     lookback_seconds: float = 86400.0
     retries: int = 3
     retry_backoff_seconds: float = 0.5
+    # Evaluators the streaming scorer runs on fresh spans (evaluators/worker/stream.py):
+    # scheduled runs of these skip spans that already have a score of the same
+    # version and wait `stream_settle_seconds`, so they only catch up what the
+    # stream missed (a full queue, a restart) instead of scoring twice.
+    streamed: frozenset[str] = frozenset()
+    stream_settle_seconds: float = 15.0
 
 
 def selection(config: EvaluatorConfig) -> SpanSelection:
@@ -79,15 +87,22 @@ class ConfigRunner:
     """Runs configs against one ClickHouse client (not thread-safe: one per task)."""
 
     def __init__(self, queries: EvaluationQueries, repo: EvaluationRepo, options: RunnerOptions,
-                 scorers: Callable[[EvaluatorConfig], SpanEvaluator | WindowEvaluator]) -> None:  # fmt: skip
+                 scorers: Callable[[EvaluatorConfig], SpanEvaluator | WindowEvaluator],
+                 on_results: OnResults | None = None,
+                 stream_since: Callable[[int], int | None] | None = None) -> None:  # fmt: skip
         self.q = queries
         self.repo = repo
         self.opt = options
         self._scorer = scorers
+        self._on_results = on_results
+        # config id -> when (unix us) this process's stream began to score that config, if it has
+        self._stream_since = stream_since
 
     # ---- scoring one page
 
-    def _score(self, scorer: SpanEvaluator, config: EvaluatorConfig, rows: list[dict[str, Any]], counts: RunCounts) -> int:
+    def score_rows(self, scorer: SpanEvaluator, config: EvaluatorConfig, rows: list[dict[str, Any]], counts: RunCounts) -> int:
+        """Score stored span rows (SPAN_FIELDS) and write the results; the
+        scheduled runs, backfills and the streaming scorer all come here."""
         lo = min(int(r["start_ns"]) for r in rows) - 3600 * NS
         hi = max(int(r["start_ns"]) for r in rows) + 3600 * NS
         # Scorers that never read `context` (an optional `needs_context = False`) skip the lookup.
@@ -105,7 +120,10 @@ class ConfigRunner:
                        res.score, res.label, res.explanation, res.details)
             for res in results if (res.trace_id, res.span_id) in by_id
         ]  # fmt: skip
-        return self.q.insert_results(out)
+        written = self.q.insert_results(out)
+        if self._on_results is not None and results:
+            self._on_results(config.project_id, results, by_id)
+        return written
 
     def _with_retries(self, fn: Callable[[], int], counts: RunCounts) -> int:
         delay = self.opt.retry_backoff_seconds
@@ -132,15 +150,26 @@ class ConfigRunner:
         assert isinstance(scorer, SpanEvaluator)
         sel = selection(config)
         now_ns = time.time_ns()
+        streamed = config.evaluator in self.opt.streamed
         cutoff_us = int((now_ns - self.opt.settle_seconds * NS) // 1000)
+        if streamed:
+            # Spans stored before the stream knew this config were never streamed: they
+            # keep the plain settle delay; later ones are left to the stream for longer.
+            stream_cutoff = int((now_ns - max(self.opt.settle_seconds, self.opt.stream_settle_seconds) * NS) // 1000)
+            if self._stream_since is None:  # a separate worker: the servers' streams score fresh spans
+                cutoff_us = stream_cutoff
+            elif (since_us := self._stream_since(config.id)) is not None:
+                cutoff_us = max(min(cutoff_us, since_us), stream_cutoff)
         since_ns = int(now_ns - self.opt.lookback_seconds * NS)
+        unscored_by = (scorer.name, scorer.version) if streamed else None
         wm = self.repo.watermark(config.id, scorer.version)
         for _ in range(self.opt.max_pages):
             rows = self.q.spans_after(sel, QueryWatermark(wm.ingested_us, wm.trace_id, wm.span_id),
-                                      cutoff_us=cutoff_us, since_ns=since_ns, limit=self.opt.batch_spans)  # fmt: skip
+                                      cutoff_us=cutoff_us, since_ns=since_ns, limit=self.opt.batch_spans,
+                                      unscored_by=unscored_by)  # fmt: skip
             counts.spans_read += len(rows)
             if rows:
-                counts.results_written += self._with_retries(lambda: self._score(scorer, config, rows, counts), counts)
+                counts.results_written += self._with_retries(lambda: self.score_rows(scorer, config, rows, counts), counts)
             if len(rows) < self.opt.batch_spans:
                 # Everything before the cutoff is done: later scans start there.
                 self.repo.set_watermark(config.id, scorer.version, Watermark(cutoff_us, "", ""))
@@ -190,7 +219,7 @@ class ConfigRunner:
             if not rows:
                 break
             counts.spans_read += len(rows)
-            counts.results_written += self._with_retries(lambda: self._score(scorer, config, rows, counts), counts)
+            counts.results_written += self._with_retries(lambda: self.score_rows(scorer, config, rows, counts), counts)
             last = rows[-1]
             wm = QueryWatermark(int(last["ingested_us"]), last["trace_id"], last["span_id"])
             progress(min(counts.spans_read / total, 0.99))

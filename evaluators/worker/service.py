@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from clickhouse_connect.driver.client import Client
 
 from evaluators import registry
 from evaluators.base import SpanEvaluator, WindowEvaluator
-from evaluators.worker.runner import ConfigRunner, RunnerOptions
+from evaluators.worker.runner import ConfigRunner, OnResults, RunnerOptions
 from storage.clickhouse.evaluation_queries import EvaluationQueries
 from storage.clickhouse.tables import Tables
 from storage.metadata.evaluation_repo import EvaluationRepo, EvaluatorConfig, RunCounts
@@ -38,17 +39,20 @@ def worker_id() -> str:
 
 @dataclass
 class ScorerCache:
-    """Built scorers by (evaluator, params): models load once per process."""
+    """Built scorers by (evaluator, params): models load once per process
+    (the scheduled runs and the streaming scorer share them, hence the lock)."""
 
     _built: dict[tuple[str, str], SpanEvaluator | WindowEvaluator] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get(self, config: EvaluatorConfig) -> SpanEvaluator | WindowEvaluator:
         import orjson
 
         key = (config.evaluator, orjson.dumps(config.params, option=orjson.OPT_SORT_KEYS).decode())
-        if key not in self._built:
-            self._built[key] = registry.build(config.evaluator, config.params)
-        return self._built[key]
+        with self._lock:
+            if key not in self._built:
+                self._built[key] = registry.build(config.evaluator, config.params)
+            return self._built[key]
 
 
 class EvaluationWorker:
@@ -65,13 +69,18 @@ class EvaluationWorker:
         self.poll_seconds = poll_seconds
         self.name = name or worker_id()
         self.scorers = ScorerCache()
+        # Told about every batch of scores written (the /metrics score summaries).
+        self.on_results: OnResults | None = None
+        # config id -> since when (unix us) the streaming scorer of this process scores it
+        self.stream_since: Callable[[int], int | None] | None = None
 
     @property
     def client_factory(self) -> Callable[[], Client]:
         return self._factory
 
     def _runner(self, client: Client) -> ConfigRunner:
-        return ConfigRunner(EvaluationQueries(client, self._tables), self.repo, self.options, self.scorers.get)
+        return ConfigRunner(EvaluationQueries(client, self._tables), self.repo, self.options, self.scorers.get,
+                            self.on_results, self.stream_since)
 
     def run_config(self, config: EvaluatorConfig, kind: str = "scheduled") -> int:
         """Blocking: one run of a claimed config, recorded in the run history."""

@@ -17,6 +17,7 @@ SETTINGS = {"prefer_column_name_to_alias": 1, "do_not_merge_across_partitions_se
 
 SPAN_AGGREGATES = {
     "cost": "toFloat64(sum(cost_total))",
+    "cost_per_request": "toFloat64(avg(cost_total))",  # priced calls (unpriced cost is NULL)
     "tokens": "toFloat64(sum(uncached_input_tokens + cache_read_tokens + cache_write_tokens + output_text_tokens"
               " + reasoning_tokens))",
     "input_tokens": "toFloat64(sum(uncached_input_tokens + cache_read_tokens + cache_write_tokens))",
@@ -45,13 +46,14 @@ class AlertQueries:
         self.client = client
         self.t = tables
 
-    def _pairs(self, sql: str, params: dict[str, Any]) -> dict[str, float]:
+    def _pairs(self, sql: str, params: dict[str, Any]) -> dict[str, tuple[float, int]]:
         rows = self.client.query(sql, parameters=params, settings=SETTINGS).result_rows
-        return {str(g): float(v) for g, v in rows if v is not None and v == v}
+        return {str(g): (float(v), int(n)) for g, v, n in rows if v is not None and v == v}
 
     def metric(self, project_id: str, metric: str, params: dict[str, Any], group_by: str | None,
-               start_ns: int, end_ns: int) -> dict[str, float]:  # fmt: skip
-        """{group value ('' when not grouped): metric value} for the window."""
+               start_ns: int, end_ns: int) -> dict[str, tuple[float, int]]:  # fmt: skip
+        """{group value ('' when not grouped): (metric value, samples)} for the
+        window; samples = the calls (or scores) the value was computed from."""
         if metric in SPAN_AGGREGATES:
             return self._span_metric(project_id, metric, params, group_by, start_ns, end_ns)
         if metric in EVAL_AGGREGATES:
@@ -75,7 +77,7 @@ class AlertQueries:
                          f" OR resource_attributes[{{fk{i}:String}}] = {{fv{i}:String}})")  # fmt: skip
             qp[f"fk{i}"], qp[f"fv{i}"] = k, val
         sql = f"""
-            SELECT {group} AS grp, {SPAN_AGGREGATES[metric]} AS value
+            SELECT {group} AS grp, {SPAN_AGGREGATES[metric]} AS value, count() AS n
             FROM {self.t.spans} FINAL WHERE {' AND '.join(where)}
             GROUP BY grp
         """
@@ -89,6 +91,11 @@ class AlertQueries:
                  "time >= fromUnixTimestamp64Nano({start:Int64})", "time < fromUnixTimestamp64Nano({end:Int64})",
                  "trace_id = ''" if metric == "drift_p_value" else "trace_id != ''"]  # fmt: skip
         qp: dict[str, Any] = {"project": project_id, "evaluator": evaluator, "start": start_ns, "end": end_ns}
+        aggregate = EVAL_AGGREGATES[metric]
+        if metric == "pii_rate" and params.get("entity_types"):
+            aggregate = ("avg(arrayExists(f -> JSONExtractString(f, 'entity_type') IN {entity_types:Array(String)},"
+                         " JSONExtractArrayRaw(details, 'findings')))")  # fmt: skip
+            qp["entity_types"] = list(params["entity_types"])
         metric_name = params.get("feature") if metric == "drift_p_value" else params.get("metric")
         if metric_name:
             where.append("metric = {metric:String}")
@@ -99,7 +106,7 @@ class AlertQueries:
                 where.append(f"{col} = {{f_{key}:String}}")
                 qp[f"f_{key}"] = filters[key]
         sql = f"""
-            SELECT {group} AS grp, {EVAL_AGGREGATES[metric]} AS value
+            SELECT {group} AS grp, {aggregate} AS value, count() AS n
             FROM {self.t.evaluations} FINAL WHERE {' AND '.join(where)}
             GROUP BY grp
         """

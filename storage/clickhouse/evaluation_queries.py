@@ -103,15 +103,30 @@ class EvaluationQueries:
 
     def spans_after(
         self, sel: SpanSelection, after: Watermark, *, cutoff_us: int, since_ns: int, until_ns: int | None = None,
-        limit: int = 500,
+        limit: int = 500, unscored_by: tuple[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """Sampled spans ingested after `after` and before `cutoff_us`, oldest
-        first; `since_ns`/`until_ns` bound their start time (the primary key)."""
+        first; `since_ns`/`until_ns` bound their start time (the primary key).
+        With `unscored_by = (evaluator, version)`, spans that already have a
+        score of that evaluator version are left out: the streaming scorer
+        (evaluators/worker/stream.py) scored them seconds after they were
+        stored, and the scheduled run only catches up what it missed."""
         where, params = sel.where()
+        until = until_ns or (time.time_ns() + 3600 * 10**9)
         params.update(
-            since=since_ns, until=until_ns or (time.time_ns() + 3600 * 10**9), cutoff=cutoff_us,
+            since=since_ns, until=until, cutoff=cutoff_us,
             wm_us=after.ingested_us, wm_trace=after.trace_id, wm_span=after.span_id, limit=limit,
         )  # fmt: skip
+        unscored = ""
+        if unscored_by is not None:
+            params["ev_name"], params["ev_version"] = unscored_by
+            unscored = f"""
+              AND (toString(trace_id), toString(span_id)) NOT IN (
+                  SELECT trace_id, span_id FROM {self.t.evaluations}
+                  WHERE project_id = {{project:String}} AND evaluator = {{ev_name:String}}
+                    AND version = {{ev_version:String}} AND source = 'worker'
+                    AND time >= fromUnixTimestamp64Nano({{since:Int64}})
+                    AND time < fromUnixTimestamp64Nano({{until:Int64}}))"""
         sql = f"""
             SELECT {SPAN_FIELDS} FROM {self.t.spans} FINAL
             WHERE {where}
@@ -119,9 +134,28 @@ class EvaluationQueries:
               AND start_time < fromUnixTimestamp64Nano({{until:Int64}})
               AND ingested_at < fromUnixTimestamp64Micro({{cutoff:Int64}})
               AND (toUnixTimestamp64Micro(ingested_at), toString(trace_id), toString(span_id))
-                  > ({{wm_us:Int64}}, {{wm_trace:String}}, {{wm_span:String}})
+                  > ({{wm_us:Int64}}, {{wm_trace:String}}, {{wm_span:String}}){unscored}
             ORDER BY ingested_at, trace_id, span_id
             LIMIT {{limit:UInt32}}
+        """
+        return self._rows(sql, params)
+
+    def spans_by_key(self, sel: SpanSelection, keys: Sequence[tuple[str, str]], *, lo_ns: int, hi_ns: int) -> list[dict[str, Any]]:
+        """The selected spans among `keys` (trace id, span id) that started in
+        [lo, hi): the streaming scorer's read of content it was told about by
+        the writer (the batch it sees carries no content).  The start-time
+        bounds hit the primary key, so this reads the hours just written."""
+        if not keys:
+            return []
+        where, params = sel.where()
+        params.update(lo=lo_ns, hi=hi_ns, keys=[f"{t}:{s}" for t, s in keys])
+        sql = f"""
+            SELECT {SPAN_FIELDS} FROM {self.t.spans} FINAL
+            WHERE {where}
+              AND start_time >= fromUnixTimestamp64Nano({{lo:Int64}})
+              AND start_time < fromUnixTimestamp64Nano({{hi:Int64}})
+              AND concat(toString(trace_id), ':', toString(span_id)) IN {{keys:Array(String)}}
+            ORDER BY ingested_at, trace_id, span_id
         """
         return self._rows(sql, params)
 
@@ -230,9 +264,9 @@ class EvaluationQueries:
 
     def findings_by_type(self, project_id: str, start_ns: int, end_ns: int, *, evaluator: str) -> list[dict[str, Any]]:
         """Findings of a scorer that records `details.findings = [{"type": ...}, ...]`
-        (PII entity types, heuristic checks), counted by type."""
+        (heuristic checks) or `[{"entity_type": ...}, ...]` (PII), counted by type."""
         sql = f"""
-            SELECT JSONExtractString(f, 'type') AS type, count() AS findings, uniqExact(trace_id, span_id) AS spans
+            SELECT if(JSONHas(f, 'entity_type'), JSONExtractString(f, 'entity_type'), JSONExtractString(f, 'type')) AS type, count() AS findings, uniqExact(trace_id, span_id) AS spans
             FROM {self.t.evaluations} FINAL
             ARRAY JOIN JSONExtractArrayRaw(details, 'findings') AS f
             WHERE project_id = {{project:String}} AND evaluator = {{evaluator:String}}

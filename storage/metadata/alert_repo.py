@@ -31,7 +31,7 @@ from .evaluation_repo import name_field, span_filters
 from .validate import Conflict, InvalidInput, NotFound
 
 SPAN_METRICS = {
-    "cost", "tokens", "input_tokens", "output_tokens", "requests", "errors", "error_rate",
+    "cost", "cost_per_request", "tokens", "input_tokens", "output_tokens", "requests", "errors", "error_rate",
     "latency_p50", "latency_p95", "latency_p99", "ttft_p50", "ttft_p95", "ttft_p99",
 }  # fmt: skip
 EVAL_METRICS = {"eval_score", "eval_fail_rate", "pii_rate", "drift_p_value"}
@@ -39,6 +39,7 @@ METRICS = SPAN_METRICS | EVAL_METRICS
 SPAN_GROUPS = {"model", "provider", "service", "user", "session", "operation"}
 EVAL_GROUPS = {"model", "service"}
 _ATTR_KEY = re.compile(r"^[A-Za-z0-9_.\-/:]{1,200}$")
+_ENTITY = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 DEFAULT_THRESHOLDS = (0.5, 0.8, 1.0)
 
 
@@ -198,14 +199,55 @@ def group_by(metric: str, value: object) -> str | None:
     raise InvalidInput(f"cannot group {metric} by {value!r}: use one of {sorted(allowed)}{extra}")
 
 
+RULE_PARAMS = ("evaluator", "metric", "feature", "filters", "min_samples", "baseline_seconds",
+               "baseline_min_samples", "match", "severity", "entity_types", "resolve_after_seconds")
+
+
 def rule_params(metric: str, value: object) -> dict[str, Any]:
+    """Validated rule params.  Besides what selects the data (evaluator,
+    metric, feature, filters): `min_samples` (a group with fewer calls or
+    scores in the window is not judged, so a quiet minute cannot fire a rate
+    or a percentile), `baseline_seconds` (compare the window's value with the
+    same group's trailing baseline just before the window: the threshold is
+    then a ratio, e.g. 1.5 = 50 % above the baseline), `baseline_min_samples`,
+    `match` (a regular expression the group value must match), `severity`
+    (a label for Alertmanager: warning by default) and, for pii_rate,
+    `entity_types` (count a span only for findings of these types, e.g.
+    ["US_SSN", "CREDIT_CARD"]: NER finds names everywhere), and
+    `resolve_after_seconds` (a firing group resolves only after it has been
+    calm that long, so a value hovering at the threshold does not flap)."""
     params = v.json_object("params", value) or {}
-    unknown = set(params) - {"evaluator", "metric", "feature", "filters"}
+    unknown = set(params) - set(RULE_PARAMS)
     if unknown:
-        raise InvalidInput(f"unknown rule param(s) {sorted(unknown)}: use evaluator, metric, feature, filters")
+        raise InvalidInput(f"unknown rule param(s) {sorted(unknown)}: use {', '.join(RULE_PARAMS)}")
+    if "min_samples" in params:
+        params["min_samples"] = whole("params.min_samples", params["min_samples"], 1, 10_000_000)
+    if "baseline_min_samples" in params:
+        params["baseline_min_samples"] = whole("params.baseline_min_samples", params["baseline_min_samples"], 1,
+                                               10_000_000)  # fmt: skip
+    if "baseline_seconds" in params:
+        params["baseline_seconds"] = whole("params.baseline_seconds", params["baseline_seconds"], 60, 31 * 86400)
+        if metric in ("drift_p_value",):
+            raise InvalidInput("drift_p_value has no baseline: it already compares two windows")
+    if "entity_types" in params:
+        types = params["entity_types"]
+        if metric != "pii_rate":
+            raise InvalidInput("params.entity_types applies to pii_rate only")
+        if not isinstance(types, list) or not types or not all(isinstance(t, str) and _ENTITY.match(t) for t in types):
+            raise InvalidInput("params.entity_types must be a non-empty list of entity types such as 'US_SSN'")
+        params["entity_types"] = sorted(set(types))
+    if "resolve_after_seconds" in params:
+        params["resolve_after_seconds"] = whole("params.resolve_after_seconds", params["resolve_after_seconds"], 0,
+                                                86400)  # fmt: skip
+    if "match" in params:
+        pattern = v.text_field("params.match", params["match"], 500)
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise InvalidInput(f"params.match is not a valid regular expression: {exc}") from None
     if metric in ("eval_score", "eval_fail_rate") and not params.get("evaluator"):
         raise InvalidInput(f"{metric} needs params.evaluator (and optionally params.metric)")
-    for key in ("evaluator", "metric", "feature"):
+    for key in ("evaluator", "metric", "feature", "severity"):
         if key in params:
             params[key] = v.text_field(f"params.{key}", params[key], 100)
     if "filters" in params:

@@ -263,6 +263,14 @@ class EvaluationRepo(Repo):
             q = select(m.EvaluatorConfig).where(m.EvaluatorConfig.project_id == project_id)
             return [_config(r) for r in s.scalars(q.order_by(m.EvaluatorConfig.id))]
 
+    def enabled_configs(self, evaluators: frozenset[str] | set[str]) -> list[EvaluatorConfig]:
+        """Every enabled config of these evaluators, in all projects (the
+        streaming scorer runs them on fresh spans)."""
+        with self._tx() as s:
+            q = select(m.EvaluatorConfig).where(m.EvaluatorConfig.enabled.is_(True),
+                                                m.EvaluatorConfig.evaluator.in_(sorted(evaluators)))  # fmt: skip
+            return [_config(r) for r in s.scalars(q.order_by(m.EvaluatorConfig.id))]
+
     def delete_config(self, project_id: str, config_id: int) -> bool:
         with self._tx() as s:
             row = s.get(m.EvaluatorConfig, config_id)

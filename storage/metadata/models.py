@@ -128,7 +128,7 @@ class Job(Base):
 SCHEDULE_KINDS = ("interval", "cron")
 COMPARISONS = (">", ">=", "<", "<=")
 BUDGET_PERIODS = ("day", "month")
-HOOK_KINDS = ("webhook", "slack")
+HOOK_KINDS = ("webhook", "slack", "alertmanager")
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 
@@ -200,11 +200,12 @@ class EvalRun(Base):
 
 
 class Hook(Base):
-    """Where notifications go: a signed JSON webhook or a Slack incoming webhook."""
+    """Where notifications go: a signed JSON webhook, a Slack incoming webhook or
+    an Alertmanager's /api/v2/alerts (revision 0007_alerting)."""
 
     __tablename__ = "hooks"
     __table_args__ = (
-        CheckConstraint("kind IN ('webhook', 'slack')", name="kind_valid"),
+        CheckConstraint("kind IN ('webhook', 'slack', 'alertmanager')", name="kind_valid"),
         UniqueConstraint("project_id", "name"),
     )
 

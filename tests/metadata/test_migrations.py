@@ -23,7 +23,7 @@ def test_upgrade_from_empty_then_idempotent(db_url: str) -> None:
         assert current_revision(eng) is None
         upgrade(eng)
         assert set(inspect(eng).get_table_names()) >= TABLES
-        assert current_revision(eng) == head_revision() == "0003_replay"
+        assert current_revision(eng) == head_revision() == "0007_alerting"
         upgrade(eng)  # second run is a no-op
         upgrade(db_url)  # by URL too
         assert current_revision(eng) == head_revision()

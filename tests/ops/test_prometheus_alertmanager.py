@@ -161,3 +161,59 @@ def test_prometheus_scrapes_llmobs_and_alertmanager_delivers(tmp_path):
         assert "checkout" in alert["annotations"]["summary"]
     finally:
         stop_server(srv)
+
+
+def test_llmobs_posts_its_own_alerts_to_alertmanager(tmp_path):
+    """An llmobs hook of kind 'alertmanager' posts to the real Alertmanager's
+    /api/v2/alerts; Alertmanager routes the alert to a loopback webhook with
+    llmobs's labels and annotations, then the resolve ends it."""
+    with webhook_receiver() as (hook_url, received):
+        am_port = free_port()
+        (tmp_path / "am.yml").write_text(
+            "route:\n  receiver: hook\n  group_by: [alertname, service]\n  group_wait: 1s\n"
+            "  group_interval: 1s\n  repeat_interval: 1h\n"
+            f"receivers:\n  - name: hook\n    webhook_configs:\n      - url: {hook_url}\n        send_resolved: true\n"
+        )
+        am_args = [TOOLS["prometheus-alertmanager"], f"--config.file={tmp_path / 'am.yml'}",
+                   f"--storage.path={tmp_path / 'am-data'}", f"--web.listen-address=127.0.0.1:{am_port}",
+                   "--cluster.listen-address="]  # fmt: skip
+        srv = start_server(tmp_path / "llmobs", {"LLMOBS_HOOK_BACKOFF_SECONDS": "0.3"}, timeout=300)
+        try:
+            with process(am_args, tmp_path / "am.log") as am:
+                wait_http(f"http://127.0.0.1:{am_port}/-/ready", am, tmp_path / "am.log")
+                with srv.client() as c:
+                    hook = c.post("/hooks", json={"name": "am", "kind": "alertmanager",
+                                                  "url": f"http://127.0.0.1:{am_port}"})  # fmt: skip
+                    assert hook.status_code == 201, hook.text
+                    rule = c.post("/alerts/rules", json={
+                        "name": "CheckoutErrors", "metric": "error_rate", "threshold": 0.3, "window_seconds": 20,
+                        "group_by": "service", "params": {"severity": "page", "filters": {"service": "checkout"}},
+                        "hook_ids": [hook.json()["id"]],
+                    })  # fmt: skip
+                    assert rule.status_code == 201, rule.text
+                    assert post(srv, calls(4, 4, "checkout"), PB).status_code == 200
+
+                    def delivered(status: str) -> list[dict]:
+                        return [a for m in received for a in m["alerts"]
+                                if a["labels"].get("alertname") == "CheckoutErrors" and a["status"] == status]  # fmt: skip
+
+                    deadline = time.monotonic() + 90
+                    while not delivered("firing"):
+                        assert time.monotonic() < deadline, (tmp_path / "am.log").read_text()[-2000:] + srv.log()[-2000:]
+                        time.sleep(0.5)
+                    alert = delivered("firing")[0]
+                    assert alert["labels"]["service"] == "checkout" and alert["labels"]["project"] == "default"
+                    assert alert["labels"]["severity"] == "page" and alert["labels"]["source"] == "llmobs"
+                    assert alert["labels"]["metric"] == "error_rate"
+                    assert alert["annotations"]["value"] == "1" and alert["annotations"]["threshold"] == "0.3"
+                    assert "CheckoutErrors" in alert["annotations"]["summary"]
+                    assert alert["generatorURL"].startswith(f"http://127.0.0.1:{srv.api_port}/api/v1/alerts/events")
+                    # the window empties (20 s): llmobs resolves, Alertmanager ends the alert and says so
+                    deadline = time.monotonic() + 120
+                    while not delivered("resolved"):
+                        assert time.monotonic() < deadline, (tmp_path / "am.log").read_text()[-2000:]
+                        time.sleep(0.5)
+                    log = c.get("/deliveries", params={"hook_id": hook.json()["id"]}).json()["items"]
+                    assert {d["status"] for d in log} == {"delivered"} and len(log) == 2
+        finally:
+            stop_server(srv)

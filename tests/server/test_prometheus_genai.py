@@ -8,6 +8,7 @@ import time
 from decimal import Decimal
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import start_server, stop_server
@@ -125,3 +126,49 @@ def test_label_cap_of_zero_is_refused(tmp_path):
                             "LLMOBS_METRICS_LABEL_CAP": "0"})  # fmt: skip
     assert r.returncode != 0
     assert "metrics_label_cap" in (r.stdout + r.stderr)
+
+
+def test_evaluator_scores_and_pii_findings_equal_the_api(server):
+    """Score summaries (count, sum per evaluator and metric) and PII findings
+    by entity type on /metrics equal what the evaluations API reads back."""
+    import json
+
+    project, key = new_project(server, f"prom-eval-{time.time_ns()}")
+    texts = ["Your SSN 536-22-8726 is on file; mail me at jane.roe@example.com.", "I'm sorry, but I can't help.",
+             "Card 4111 1111 1111 1111 and SSN 412-55-1234.", "The parcel ships tomorrow."]  # fmt: skip
+    with server.client(key) as c:
+        for evaluator in ("pii", "heuristics"):
+            r = c.post("/evaluators/configs", json={"evaluator": evaluator, "schedule": "1s"})
+            assert r.status_code == 201, r.text
+        t0 = time.time_ns() - 10**9
+        spans = [span("chat", genai_chat("gpt-4o", **{"gen_ai.output.messages": json.dumps(
+                     [{"role": "assistant", "parts": [{"type": "text", "content": t}]}])}),
+                      trace_id=new_trace_id(), span_id=new_span_id(), start_ns=t0 + i) for i, t in enumerate(texts)]  # fmt: skip
+        assert post(server, request(spans).SerializeToString(), PB, key=key).status_code == 200
+
+        def api_scores() -> dict[tuple[str, str], tuple[int, float]]:
+            items = c.get("/evaluations/scores", params={"bucket": "day"}).json()["items"]
+            out: dict[tuple[str, str], tuple[int, float]] = {}
+            for i in items:
+                n, total = out.get((i["evaluator"], i["metric"]), (0, 0.0))
+                out[(i["evaluator"], i["metric"])] = (n + i["n"], total + i["mean"] * i["n"])
+            return out
+
+        deadline = time.monotonic() + 240  # the PII model loads on first use
+        while True:
+            expected = api_scores()
+            m = scrape(server)
+            counts = {(s.labels["evaluator"], s.labels["metric"]): s.value
+                      for s in project_samples(m, "llmobs_eval_score", project) if s.name.endswith("_count")}  # fmt: skip
+            if (sum(n for n, _ in expected.values()) >= 4 * 4 and expected.get(("pii", "pii_detected"), (0,))[0] == 4
+                    and counts == {k: n for k, (n, _) in expected.items()}):  # fmt: skip
+                break
+            assert time.monotonic() < deadline, (expected, counts)
+            time.sleep(0.5)
+        sums = {(s.labels["evaluator"], s.labels["metric"]): s.value
+                for s in project_samples(m, "llmobs_eval_score", project) if s.name.endswith("_sum")}  # fmt: skip
+        assert sums == {k: pytest.approx(total) for k, (_, total) in expected.items()}
+        findings = {f["type"]: f["findings"] for f in c.get("/evaluations/findings").json()["items"]}
+    pii = {s.labels["entity_type"]: s.value for s in project_samples(m, "llmobs_pii_findings", project)
+           if s.name.endswith("_total")}  # fmt: skip
+    assert pii == findings and pii["US_SSN"] == 2 and pii["CREDIT_CARD"] == 1

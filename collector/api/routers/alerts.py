@@ -1,4 +1,4 @@
-"""Alerting: hooks (signed JSON webhooks, Slack), alert rules, budgets with
+"""Alerting: hooks (signed JSON webhooks, Slack, Alertmanager), alert rules, budgets with
 burn-down, firing history and the delivery log."""
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ class HookBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     url: str
-    kind: Literal["webhook", "slack"] = "webhook"
+    kind: Literal["webhook", "slack", "alertmanager"] = Field(
+        default="webhook", description="signed JSON webhook, Slack incoming webhook, or an Alertmanager (its base URL "
+        "or /api/v2/alerts)")
     secret: str | None = Field(default=None, description="HMAC secret; generated (and shown once) when omitted")
 
 
@@ -121,9 +123,16 @@ async def alert_metrics() -> dict[str, Any]:
                       for name in sorted(METRICS)]}  # fmt: skip
 
 
+def _rules_changed(app: Any) -> None:
+    if app.worker.incremental is not None:
+        app.worker.incremental.invalidate()
+
+
 @router.post("/alerts/rules", status_code=201)
 async def create_rule(body: RuleBody, project: ProjectDep, app: AppDep) -> dict[str, Any]:
-    return _plain(await _call(app.worker.alerts.create_rule, project, **body.model_dump()))
+    rule = await _call(app.worker.alerts.create_rule, project, **body.model_dump())
+    _rules_changed(app)
+    return _plain(rule)
 
 
 @router.get("/alerts/rules")
@@ -142,18 +151,23 @@ async def get_rule(rule_id: int, project: ProjectDep, app: AppDep) -> dict[str, 
 
 @router.post("/alerts/rules/{rule_id}/enable")
 async def enable_rule(rule_id: int, project: ProjectDep, app: AppDep) -> dict[str, Any]:
-    return _plain(await _call(app.worker.alerts.set_rule_enabled, project, rule_id, True))
+    rule = await _call(app.worker.alerts.set_rule_enabled, project, rule_id, True)
+    _rules_changed(app)
+    return _plain(rule)
 
 
 @router.post("/alerts/rules/{rule_id}/disable")
 async def disable_rule(rule_id: int, project: ProjectDep, app: AppDep) -> dict[str, Any]:
-    return _plain(await _call(app.worker.alerts.set_rule_enabled, project, rule_id, False))
+    rule = await _call(app.worker.alerts.set_rule_enabled, project, rule_id, False)
+    _rules_changed(app)
+    return _plain(rule)
 
 
 @router.delete("/alerts/rules/{rule_id}", status_code=204)
 async def delete_rule(rule_id: int, project: ProjectDep, app: AppDep) -> None:
     if not await _call(app.worker.alerts.delete_rule, project, rule_id):
         raise HTTPException(404, f"alert rule {rule_id} does not exist in this project")
+    _rules_changed(app)
 
 
 @router.get("/alerts/events")

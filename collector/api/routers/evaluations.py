@@ -70,6 +70,14 @@ def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+async def _configs_changed(app: Any) -> None:
+    """The streaming scorer starts (or stops) scoring a config before the
+    API answers, so spans sent right after a config is created are streamed."""
+    stream = getattr(app.worker, "stream", None)
+    if stream is not None:
+        await asyncio.to_thread(stream.refresh_configs)
+
+
 async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Repository call on a thread; its input errors become 4xx."""
     try:
@@ -118,6 +126,7 @@ async def create_config(body: ConfigBody, project: ProjectDep, app: AppDep) -> d
         schedule=body.schedule, sampling_rate=body.sampling_rate, filters=body.filters, params=body.params,
         enabled=body.enabled,
     )  # fmt: skip
+    await _configs_changed(app)
     return _plain(cfg)
 
 
@@ -139,17 +148,23 @@ async def update_config(config_id: int, body: ConfigPatch, project: ProjectDep, 
     changes = body.model_dump(exclude_unset=True)
     if "evaluator" in changes:
         _check_evaluator(changes["evaluator"])
-    return _plain(await _call(app.worker.evaluations.update_config, project, config_id, changes))
+    cfg = await _call(app.worker.evaluations.update_config, project, config_id, changes)
+    await _configs_changed(app)
+    return _plain(cfg)
 
 
 @router.post("/evaluators/configs/{config_id}/enable")
 async def enable_config(config_id: int, project: ProjectDep, app: AppDep) -> dict[str, Any]:
-    return _plain(await _call(app.worker.evaluations.update_config, project, config_id, {"enabled": True}))
+    cfg = await _call(app.worker.evaluations.update_config, project, config_id, {"enabled": True})
+    await _configs_changed(app)
+    return _plain(cfg)
 
 
 @router.post("/evaluators/configs/{config_id}/disable")
 async def disable_config(config_id: int, project: ProjectDep, app: AppDep) -> dict[str, Any]:
-    return _plain(await _call(app.worker.evaluations.update_config, project, config_id, {"enabled": False}))
+    cfg = await _call(app.worker.evaluations.update_config, project, config_id, {"enabled": False})
+    await _configs_changed(app)
+    return _plain(cfg)
 
 
 @router.delete("/evaluators/configs/{config_id}", status_code=204)
