@@ -230,9 +230,9 @@ class EvaluationQueries:
 
     def findings_by_type(self, project_id: str, start_ns: int, end_ns: int, *, evaluator: str) -> list[dict[str, Any]]:
         """Findings of a scorer that records `details.findings = [{"type": ...}, ...]`
-        (PII entity types, heuristic checks), counted by type."""
+        (heuristic checks) or `[{"entity_type": ...}, ...]` (PII), counted by type."""
         sql = f"""
-            SELECT JSONExtractString(f, 'type') AS type, count() AS findings, uniqExact(trace_id, span_id) AS spans
+            SELECT coalesce(nullIf(JSONExtractString(f, 'type'), ''), JSONExtractString(f, 'entity_type')) AS type, count() AS findings, uniqExact(trace_id, span_id) AS spans
             FROM {self.t.evaluations} FINAL
             ARRAY JOIN JSONExtractArrayRaw(details, 'findings') AS f
             WHERE project_id = {{project:String}} AND evaluator = {{evaluator:String}}
