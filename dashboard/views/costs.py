@@ -60,7 +60,11 @@ def render() -> None:
     f = ui.filters_sidebar()
     st.title("Costs")
     c1, c2, c3 = st.columns([1, 1, 1])
+    if "cost_dim" not in st.session_state and st.query_params.get("by") in DIMENSIONS:
+        st.session_state["cost_dim"] = st.query_params["by"]  # ?by=user links straight to a stacking
     dim = c1.selectbox("Stack and rank by", list(DIMENSIONS), format_func=DIMENSIONS.get, key="cost_dim")
+    if st.query_params.get("by", "model") != dim:
+        st.query_params["by"] = dim
     group_by = dim
     if dim == "attr":
         key = c2.text_input("Attribute key", value="app.feature", key="cost_attr_key").strip()

@@ -240,8 +240,10 @@ def test_alerts_page_lists_rules_budgets_history_and_deliveries(server, alerts, 
     expect(page.get_by_text(f"{fmt.usd(bd['spent_usd'])} of {fmt.usd(bd['limit_usd'])} this day")).to_be_visible()
     shot(page, "alerts-budgets")
     tab(page, "History")
-    expect(page.get_by_test_id("stDataFrame").last).to_be_visible()
+    expect(page.get_by_role("tabpanel", name="History").get_by_test_id("stDataFrame")).to_be_visible()
+    shot(page, "alerts-history")
     tab(page, "Delivery log")
+    expect(page.get_by_role("tabpanel", name="Delivery log").get_by_test_id("stDataFrame")).to_be_visible()
     assert deliveries and any(x["attempts"] >= 1 for x in deliveries)
     assert metric(page, "Failed deliveries") == fmt.count(sum(1 for x in deliveries if x["status"] == "failed"))
     shot(page, "alerts-deliveries")
@@ -270,6 +272,7 @@ def test_invalid_rule_shows_the_api_error_and_changes_nothing(server, alerts, pa
     form.get_by_label("Params (JSON)", exact=True).fill('{"evaluator": "grounding"}')
     form.get_by_role("button", name="Create rule").click()
     expect(page.get_by_text("Rule judge-low created.")).to_be_visible()
+    settle(page)
     with server.client(key) as c:
         rule = next(r for r in c.get("/alerts/rules").json()["items"] if r["name"] == "judge-low")
     assert rule["metric"] == "eval_score" and rule["params"] == {"evaluator": "grounding"} and rule["threshold"] == 0.5
@@ -277,13 +280,16 @@ def test_invalid_rule_shows_the_api_error_and_changes_nothing(server, alerts, pa
     change = page.get_by_test_id("stForm").filter(has_text="Change a rule")
     change.get_by_label("Rule", exact=True).click()
     page.get_by_role("option", name="judge-low (on)").click()
+    settle(page)
     change.get_by_role("button", name="Switch on/off").click()
     expect(page.get_by_text("Rule judge-low switched off.")).to_be_visible()
+    settle(page)
     with server.client(key) as c:
         assert c.get(f"/alerts/rules/{rule['id']}").json()["enabled"] is False
     change = page.get_by_test_id("stForm").filter(has_text="Change a rule")
     change.get_by_label("Rule", exact=True).click()
     page.get_by_role("option", name="judge-low (off)").click()
+    settle(page)
     change.get_by_role("button", name="Delete").click()
     expect(page.get_by_text("Rule judge-low deleted.")).to_be_visible()
     with server.client(key) as c:

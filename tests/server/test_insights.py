@@ -173,3 +173,13 @@ def test_top_series_rejects_bad_input(server, seeded):
             assert r.status_code == 422 and word in r.text, (extra, r.text)
         assert c.get("/summary", params=window).status_code == 200  # still answering
     assert server.alive()
+
+
+def test_failing_spans_rejects_bad_input(server):
+    """(The list itself is checked against the Quality page in tests/dashboard/test_pages.py.)"""
+    with server.client() as c:
+        for q, word in (({"start": "200", "end": "100"}, "start must be before end"), ({"limit": 0}, "limit"),
+                        ({"start": "last tuesday"}, "start")):  # fmt: skip
+            r = c.get("/evaluations/failing", params=q)
+            assert r.status_code == 422 and word in r.text, (q, r.text)
+    assert server.alive()
