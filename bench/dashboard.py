@@ -25,6 +25,7 @@ Chromium, over a project holding --spans spans (default 1 M).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -82,6 +83,14 @@ def generate(data_dir: Path, n_spans: int) -> dict[str, Any]:
             "generate_s": time.perf_counter() - t0}  # fmt: skip
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, engine threads included (chDB runs
+    inside the server), from /proc: unlike wall time it barely moves when
+    other work shares the cores."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _label(call: Any) -> str:
     extras = [f"{k}={v}" for k, v in call.params if k in ("group_by", "order_by")]
     return call.path + (f" ({', '.join(extras)})" if extras else "")
@@ -99,17 +108,21 @@ def _timed(fn: Callable[[], Any], repeats: int) -> list[float]:
 
 def page_calls(trace_id: str) -> dict[str, list[Any]]:
     from dashboard import filters
-    from dashboard.views import costs, overview, traces, users
+    from dashboard.views import alerts_page, costs, overview, quality, replay_page, traces, users
 
     f = filters.validate({"range": "7d"})
     return {
         "Overview (7 days)": overview.calls(f),
         "Costs by model (7 days)": costs.calls(f, "model"),
         "Costs by user (7 days)": costs.calls(f, "user"),
+        "Costs by session (7 days)": costs.calls(f, "session"),
         "Traces list (7 days)": traces.list_calls(f),
         "Traces, slowest first (7 days)": traces.list_calls(f, "duration"),
         "Trace view": traces.trace_calls(trace_id),
         "Users (7 days)": users.calls(f),
+        "Quality (7 days)": quality.calls(f),
+        "Alerts": alerts_page.calls(),
+        "Replay": replay_page.calls(),
     }
 
 
@@ -118,7 +131,11 @@ PAGES = {  # page -> (path, element that shows the page is drawn)
     "Costs by model (7 days)": ("/costs?range=7d", "[data-testid=stMetricValue]"),
     "Traces list (7 days)": ("/traces?range=7d", "[data-testid=stDataFrame]"),
     "Trace view": ("/traces?trace={trace_id}", "[data-testid=stChatMessage], [data-testid=stMetricValue]"),
+    "Costs by user (7 days)": ("/costs?range=7d&by=user", "[data-testid=stMetricValue]"),
     "Users (7 days)": ("/users?range=7d", "[data-testid=stDataFrame]"),
+    "Quality (7 days)": ("/quality?range=7d", "h1"),
+    "Alerts": ("/alerts", "[data-testid=stMetricValue]"),
+    "Replay": ("/replay", "h1"),
     "Settings (baseline)": ("/settings", "[data-testid=stDataFrame]"),
 }
 
@@ -189,11 +206,14 @@ def main(argv: list[str] | None = None) -> int:
             api_times: dict[str, list[float]] = {}
             for name, calls in page_calls(gen["trace_id"]).items():
                 single = {_label(c): statistics.median(_timed(lambda c=c: api.get(c.path, c.params), 3)) for c in calls}
+                cpu0 = cpu_seconds(srv.proc.pid)
                 api_times[name] = _timed(lambda calls=calls: api.fetch_all(list(calls)), args.repeats)
+                cpu_ms = (cpu_seconds(srv.proc.pid) - cpu0) / (args.repeats + 1) * 1000  # + the warm-up round
                 slowest = max(single, key=lambda k: single[k])
                 med = statistics.median(api_times[name])
                 api_rows.append([name, str(len(calls)), f"{med * 1000:,.0f}", f"{min(api_times[name]) * 1000:,.0f}",
-                                 f"{max(api_times[name]) * 1000:,.0f}", f"{slowest}: {single[slowest] * 1000:,.0f} ms",
+                                 f"{max(api_times[name]) * 1000:,.0f}", f"{cpu_ms:,.0f}",
+                                 f"{slowest}: {single[slowest] * 1000:,.0f} ms",
                                  f"{med / statistics.median(health):,.0f}x"])  # fmt: skip
             deadline = time.monotonic() + 120
             url = f"http://127.0.0.1:{dash_port}"
@@ -217,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
           f"load average at start {', '.join(f'{x:.1f}' for x in info['loadavg_at_start'])}")
     print(f"\nAPI reads per page, sent side by side as the dashboard does ({gen['spans']:,} spans in the project; "
           f"median of {args.repeats}; baseline GET /healthz {statistics.median(health) * 1000:.1f} ms)")  # fmt: skip
-    print(table(["page", "calls", "median ms", "min ms", "max ms", "slowest call (median)", "x /healthz"], api_rows))
+    print(table(["page", "calls", "median ms", "min ms", "max ms", "server CPU ms", "slowest call (median)", "x /healthz"],
+                api_rows))  # fmt: skip
+    print(f"load average at the end {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     rows = []
     for name, ts in loads.items():
         med = statistics.median(ts)

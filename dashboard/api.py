@@ -92,7 +92,7 @@ class ApiClient:
             raise ApiError("rejected", _detail(resp), resp.status_code)
         if resp.status_code >= 400:
             raise ApiError("server", f"The llmobs API failed (HTTP {resp.status_code}): {_detail(resp)}", resp.status_code)
-        return resp.json()
+        return resp.json() if resp.content else None  # 204 after a delete
 
     def get(self, path: str, query: Params = ()) -> Any:
         return self.request("GET", path, query=query)

@@ -95,3 +95,51 @@ def waterfall(spans: list[dict[str, Any]], selected: str | None) -> alt.Chart:
         tooltip=["label:N", "type:N", "model:N", "duration:N", "cost:N", "status:N"],
     )
     return bars.properties(height=alt.Step(28))
+
+
+def score_lines(items: list[dict[str, Any]], bucket: str, title: str = "Mean score") -> alt.Chart:
+    """Mean score per time bucket, one line per evaluator/metric, with the
+    count and flagged results in the tooltip."""
+    df = pd.DataFrame(items or [], columns=["bucket", "evaluator", "metric", "source", "n", "mean", "min", "max", "flagged"])
+    df["time"] = pd.to_datetime(df["bucket"], utc=True)
+    df["series"] = df["evaluator"] + " · " + df["metric"]
+    return (
+        alt.Chart(df, height=280)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X(f"{TIME_UNITS[bucket]}(time):T", title=None, axis=alt.Axis(format="%b %d %H:%M")),
+            y=alt.Y("mean:Q", title=title),
+            color=alt.Color("series:N", title="evaluator · metric", legend=alt.Legend(orient="bottom", columns=3, labelLimit=260)),
+            tooltip=[alt.Tooltip("time:T", title="time (UTC)", format="%Y-%m-%d %H:%M"), "series:N",
+                     alt.Tooltip("mean:Q", format=".3f"), alt.Tooltip("min:Q", format=".3f"), "n:Q", "flagged:Q"],
+        )  # fmt: skip
+        .interactive(bind_y=False)
+    )
+
+
+def pvalue_lines(rows: list[dict[str, Any]], alpha: float = 0.05) -> alt.Chart:
+    """Drift p-value per feature over time on a log axis, with the alpha line:
+    points below it are windows that differ from their baseline window."""
+    df = pd.DataFrame(rows)
+    df["time"] = pd.to_datetime(df["time"], utc=True)
+    df["p"] = df["p_value"].clip(lower=1e-6)
+    lines = alt.Chart(df, height=280).mark_line(point=True).encode(
+        x=alt.X("time:T", title=None, axis=alt.Axis(format="%b %d %H:%M")),
+        y=alt.Y("p:Q", title="p-value (log)", scale=alt.Scale(type="log", domain=[1e-6, 1]),
+                axis=alt.Axis(values=[1e-6, 1e-4, 1e-2, 1], format=".0e", grid=True)),
+        color=alt.Color("series:N", title="feature (model)", legend=alt.Legend(orient="bottom", columns=3, labelLimit=260)),
+        tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"), "series:N", alt.Tooltip("p_value:Q", format=".4g"),
+                 alt.Tooltip("effect_size:Q", format=".3f"), "baseline_n:Q", "current_n:Q", "label:N"],
+    )  # fmt: skip
+    rule = alt.Chart(pd.DataFrame({"alpha": [alpha]})).mark_rule(color="#d62728", strokeDash=[4, 4]).encode(y="alpha:Q")
+    return (lines + rule).interactive(bind_y=False)
+
+
+def bars(rows: list[dict[str, Any]], x: str, y: str, x_title: str, y_title: str, height: int = 260) -> alt.Chart:
+    """Horizontal bars, largest first (findings by type, latency per variant)."""
+    df = pd.DataFrame(rows)
+    return alt.Chart(df, height=height).mark_bar().encode(
+        y=alt.Y(f"{x}:N", sort="-x", title=x_title, axis=alt.Axis(labelLimit=260)),
+        x=alt.X(f"{y}:Q", title=y_title, axis=alt.Axis(format=",d", tickMinStep=1)),
+        tooltip=[f"{x}:N", alt.Tooltip(f"{y}:Q", format=",")],
+    )

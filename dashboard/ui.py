@@ -12,7 +12,7 @@ from dashboard.api import ApiClient, ApiError, Call, Params, params
 
 CFG = config.load()
 # Page-specific URL parameters that the filter sync leaves alone.
-PAGE_KEYS = ("trace", "span", "user", "session", "by", "tab")
+PAGE_KEYS = ("trace", "span", "user", "session", "by", "tab", "run")
 
 
 def client() -> ApiClient:
@@ -37,6 +37,43 @@ def fetch(*calls: Call) -> list[Any]:
         show_error(exc)
         st.stop()
         raise  # st.stop() raises; this line is for type checkers
+
+
+def optional(call: Call) -> Any | None:
+    """Uncached read of something that may not exist yet (a replay report
+    before the run ends): None on 404; any other failure stops the page."""
+    try:
+        return client().get(call.path, call.params)
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        show_error(exc)
+        st.stop()
+        raise
+
+
+def act(method: str, path: str, body: Any = None) -> Any | None:
+    """A change the user asked for.  On refusal the API's own message is shown
+    (it says what to fix) and None is returned, so the page stays as it was."""
+    try:
+        out = client().request(method, path, json=body)
+    except ApiError as exc:
+        show_error(exc)
+        return None
+    st.cache_data.clear()  # later reads must see the change
+    return out if out is not None else {}
+
+
+def done(message: str) -> None:
+    """After a change: rerun so every table shows it, and say what happened
+    at the top of the page (`show_done`)."""
+    st.session_state["_done"] = message
+    st.rerun()
+
+
+def show_done() -> None:
+    if msg := st.session_state.pop("_done", None):
+        st.success(msg)
 
 
 def fresh(call: Call) -> Any:

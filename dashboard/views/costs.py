@@ -20,6 +20,10 @@ DIMENSIONS = {"model": "Model", "provider": "Provider", "service": "Service", "u
               "attr": "Attribute…"}  # fmt: skip
 _ATTR_KEY = re.compile(r"^[A-Za-z0-9_.\-/:]{1,200}$")
 STACK_LIMIT = 10
+# Few values (a rollup answers them): the whole series, folded here.  Every
+# other dimension (users, sessions, attribute values) can have 100k values:
+# the API ranks and folds them (/usage/top-series), so the answer stays small.
+LOW_CARDINALITY = ("model", "provider", "service")
 
 
 def _stack_top(df: pd.DataFrame, keep: int) -> pd.DataFrame:
@@ -37,9 +41,14 @@ def _stack_top(df: pd.DataFrame, keep: int) -> pd.DataFrame:
 def calls(f: Filters, group_by: str = "model", top_n: int = 10) -> list[Call]:
     """The API reads this page makes (bench/dashboard.py times the same list)."""
     start, end = f.window()
+    bucket = bucket_for(start, end)
+    if group_by in LOW_CARDINALITY:
+        series = Call("/usage", f.api(bucket=bucket, group_by=group_by))
+    else:
+        series = Call("/usage/top-series", f.api(bucket=bucket, group_by=group_by, limit=STACK_LIMIT))
     return [
         Call("/summary", f.api()),
-        Call("/usage", f.api(bucket=bucket_for(start, end), group_by=group_by)),
+        series,
         Call("/breakdown", f.api(group_by=group_by, limit=top_n)),
         Call("/costs/provider-comparison", f.api(group_by="model")),
         Call("/costs/cache-savings", f.api(group_by="model")),
@@ -51,7 +60,11 @@ def render() -> None:
     f = ui.filters_sidebar()
     st.title("Costs")
     c1, c2, c3 = st.columns([1, 1, 1])
+    if "cost_dim" not in st.session_state and st.query_params.get("by") in DIMENSIONS:
+        st.session_state["cost_dim"] = st.query_params["by"]  # ?by=user links straight to a stacking
     dim = c1.selectbox("Stack and rank by", list(DIMENSIONS), format_func=DIMENSIONS.get, key="cost_dim")
+    if st.query_params.get("by", "model") != dim:
+        st.query_params["by"] = dim
     group_by = dim
     if dim == "attr":
         key = c2.text_input("Attribute key", value="app.feature", key="cost_attr_key").strip()
@@ -82,8 +95,11 @@ def render() -> None:
     label = DIMENSIONS[dim] if dim != "attr" else group_by[5:]
     st.subheader(f"Cost over time by {label.lower()}")
     df = pd.DataFrame(usage["items"])
-    st.altair_chart(charts.time_bars(_stack_top(df, STACK_LIMIT), "cost_total", "Cost (USD)", bucket, money=True,
+    stacked = _stack_top(df, STACK_LIMIT) if dim in LOW_CARDINALITY else df  # the API already folded the rest
+    st.altair_chart(charts.time_bars(stacked, "cost_total", "Cost (USD)", bucket, money=True,
                                      group=label), width="stretch")  # fmt: skip
+    if dim not in LOW_CARDINALITY:
+        st.caption(f"The {STACK_LIMIT} costliest values over the range; (other) holds all the rest.")
     if not df.empty:
         st.download_button(
             "Download CSV", df.to_csv(index=False).encode(), file_name=f"llmobs-cost-by-{dim}-{start}-{end}.csv",

@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from storage.clickhouse.queries import FORMATS, LLM_CALL, SETTINGS, QueryError, SpanFilter, group_expr
+from storage.clickhouse.queries import (
+    FORMATS, LLM_CALL, SETTINGS, QueryError, SpanFilter, group_expr, trace_list_sql,
+)  # fmt: skip
 from storage.clickhouse.tables import Tables
 
 BREAKDOWN_ORDER = {
@@ -35,6 +37,18 @@ TRACE_ORDER = {
     "tokens": f"sumIf(input_tokens, {LLM_CALL}) + sumIf(output_tokens, {LLM_CALL})",
     "errors": "countIf(status_code = 2)",
     "start": "min(start_time)",
+}
+
+# Labels that mean a span failed its check (heuristics, grounding, judges).
+FAILING_LABELS = ("fail", "ungrounded", "unfaithful", "hallucinated", "leak")
+
+# Ranking of the top-N time series: aggregates of one (bucket, group) cell.
+SERIES_ORDER = {
+    "cost_total": "sum(cost_total)",
+    "requests": "count()",
+    "input_tokens": "sum(input_tokens)",
+    "output_tokens": "sum(output_tokens)",
+    "errors": "countIf(status_code = 2)",
 }
 
 _TOTALS = f"""
@@ -59,6 +73,7 @@ class Insights:
     def __init__(self, client: Any, tables: Tables = Tables()) -> None:
         self.client = client
         self.spans = tables.spans
+        self.evaluations = tables.evaluations
 
     def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         res = self.client.query(sql, parameters=params, query_formats=FORMATS, settings=SETTINGS)
@@ -132,6 +147,55 @@ class Insights:
             params,
         )
 
+    def top_series(
+        self, f: SpanFilter, *, bucket_s: int, group_by: str, order_by: str = "cost_total", limit: int = 10
+    ) -> list[dict[str, Any]]:
+        """Usage over time for the `limit` largest groups over the whole range
+        (by `order_by`), and one "(other)" series (`other` = 1) summing every
+        remaining group, so the stacks still add up to the range's totals.
+
+        For dimensions with many values (users, sessions, attribute values)
+        the plain time series is users x buckets rows; here the ranking and the
+        folding happen in the engine, in one scan (a window sum ranks groups
+        over the per-bucket aggregate), and at most (limit + 1) x buckets rows
+        leave it."""
+        if order_by not in SERIES_ORDER:
+            raise QueryError(f"order_by must be one of {list(SERIES_ORDER)}")
+        where, params = f.where()
+        params.update(bucket=bucket_s, top=limit)
+        return self._rows(
+            f"""
+            SELECT bucket_start, if(rank <= {{top:UInt32}}, g, '(other)') AS group,
+                   toUInt8(rank > {{top:UInt32}}) AS other,
+                   sum(requests) AS requests, sum(errors) AS errors,
+                   sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+                   sum(cost_total) AS cost_total, sum(unpriced) AS unpriced
+            FROM (
+                SELECT *, dense_rank() OVER (ORDER BY group_total DESC NULLS LAST, g) AS rank
+                FROM (
+                    SELECT *, sum(rank_value) OVER (PARTITION BY g) AS group_total
+                    FROM (
+                        SELECT toUnixTimestamp(toStartOfInterval(start_time, toIntervalSecond({{bucket:UInt32}}))) AS bucket_start,
+                               {group_expr(group_by)} AS g,
+                               count() AS requests,
+                               countIf(status_code = 2) AS errors,
+                               sum(input_tokens) AS input_tokens,
+                               sum(output_tokens) AS output_tokens,
+                               sum(cost_total) AS cost_total,
+                               countIf(cost_total IS NULL) AS unpriced,
+                               {SERIES_ORDER[order_by]} AS rank_value
+                        FROM {self.spans} FINAL
+                        WHERE {where} AND {LLM_CALL}
+                        GROUP BY bucket_start, g
+                    )
+                )
+            )
+            GROUP BY bucket_start, group, other
+            ORDER BY bucket_start, other, group
+            """,
+            params,
+        )
+
     def ranked_traces(self, f: SpanFilter, *, order_by: str, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
         """Traces with a span matching the filter, largest first by whole-trace
         duration, cost, tokens or errors: "which trace was slowest" over the
@@ -140,34 +204,32 @@ class Insights:
             raise QueryError(f"order_by must be one of {list(TRACE_ORDER)}")
         where, params = f.where()
         params.update(limit=limit, offset=offset)
+        order = f"{TRACE_ORDER[order_by]} DESC NULLS LAST, min(start_time) DESC"
+        return self._rows(trace_list_sql(self.spans, where, order), params)
+
+
+    def failing_spans(
+        self, project_id: str, start_ns: int, end_ns: int, *, evaluator: str | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """The newest span scores that failed: a failing label of any scorer
+        (heuristics' fail, grounding's ungrounded, a judge's unfaithful or
+        hallucinated) or findings recorded (PII), newest first.  Lowest
+        score is not the same thing: a PII score of 1 means a leak."""
+        cond = " AND evaluator = {evaluator:String}" if evaluator else ""
         return self._rows(
             f"""
-            WITH matching AS (SELECT DISTINCT trace_id FROM {self.spans} FINAL WHERE {where})
-            SELECT toString(trace_id) AS trace_id,
-                   toUnixTimestamp64Nano(min(start_time)) AS start_ns,
-                   toUInt64(greatest(0, toUnixTimestamp64Nano(max(end_time)) - toUnixTimestamp64Nano(min(start_time)))) AS duration_ns,
-                   argMinIf(name, start_time, parent_span_id = '') AS root_name,
-                   any(service_name) AS service_name,
-                   count() AS span_count,
-                   countIf(status_code = 2) AS error_count,
-                   countIf({LLM_CALL}) AS llm_calls,
-                   sumIf(input_tokens, {LLM_CALL}) AS input_tokens,
-                   sumIf(output_tokens, {LLM_CALL}) AS output_tokens,
-                   sumIf(cost_total, {LLM_CALL}) AS cost_total,
-                   anyIf(user_id, user_id != '') AS user_id,
-                   anyIf(session_id, session_id != '') AS session_id,
-                   groupUniqArrayIf(model, model != '') AS models
-            FROM {self.spans} FINAL
-            WHERE project_id = {{project:String}}
-              AND start_time >= fromUnixTimestamp64Nano({{start_ns:Int64}}) - INTERVAL 1 DAY
-              AND start_time < fromUnixTimestamp64Nano({{end_ns:Int64}}) + INTERVAL 1 DAY
-              AND trace_id IN (SELECT trace_id FROM matching)
-            GROUP BY trace_id
-            ORDER BY {TRACE_ORDER[order_by]} DESC NULLS LAST, min(start_time) DESC
-            LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}
+            SELECT trace_id, span_id, evaluator, metric, score, label, explanation, service_name, model,
+                   toUnixTimestamp64Nano(time) AS time_ns
+            FROM {self.evaluations} FINAL
+            WHERE project_id = {{project:String}} AND trace_id != ''
+              AND time >= fromUnixTimestamp64Nano({{start:Int64}}) AND time < fromUnixTimestamp64Nano({{end:Int64}})
+              AND (label IN {{failing:Array(String)}} OR JSONLength(details, 'findings') > 0){cond}
+            ORDER BY time DESC, trace_id, span_id, metric
+            LIMIT {{limit:UInt32}}
             """,
-            params,
-        )
+            {"project": project_id, "start": start_ns, "end": end_ns, "evaluator": evaluator or "",
+             "failing": list(FAILING_LABELS), "limit": limit},
+        )  # fmt: skip
 
 
 def _empty_totals() -> dict[str, Any]:

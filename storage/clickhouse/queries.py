@@ -119,6 +119,43 @@ def group_expr(group_by: str | None) -> str:
     raise QueryError(f"cannot group by {group_by!r}: use one of {sorted(GROUPABLE)} or attr:<key>")
 
 
+
+def trace_list_sql(spans: str, where: str, order_by: str) -> str:
+    """One row per trace that has a span matching `where`: its time range,
+    root name, span, LLM-call and error counts, tokens and cost of its
+    usage-counting calls, user, session and models.  The whole trace is read
+    (a day either side of the filter's range), not only the matching spans, so
+    the totals are the trace's.  Needs the `where` parameters plus `limit` and
+    `offset`; `order_by` is a trusted SQL expression (the newest list and the
+    ranked lists differ only there)."""
+    return f"""
+        WITH matching AS (
+            SELECT DISTINCT trace_id FROM {spans} FINAL WHERE {where}
+        )
+        SELECT toString(trace_id) AS trace_id,
+               toUnixTimestamp64Nano(min(start_time)) AS start_ns,
+               toUInt64(greatest(0, toUnixTimestamp64Nano(max(end_time)) - toUnixTimestamp64Nano(min(start_time)))) AS duration_ns,
+               argMinIf(name, start_time, parent_span_id = '') AS root_name,
+               any(service_name) AS service_name,
+               count() AS span_count,
+               countIf(status_code = 2) AS error_count,
+               countIf({LLM_CALL}) AS llm_calls,
+               sumIf(input_tokens, {LLM_CALL}) AS input_tokens,
+               sumIf(output_tokens, {LLM_CALL}) AS output_tokens,
+               sumIf(cost_total, {LLM_CALL}) AS cost_total,
+               anyIf(user_id, user_id != '') AS user_id,
+               anyIf(session_id, session_id != '') AS session_id,
+               groupUniqArrayIf(model, model != '') AS models
+        FROM {spans} FINAL
+        WHERE project_id = {{project:String}}
+          AND start_time >= fromUnixTimestamp64Nano({{start_ns:Int64}}) - INTERVAL 1 DAY
+          AND start_time < fromUnixTimestamp64Nano({{end_ns:Int64}}) + INTERVAL 1 DAY
+          AND trace_id IN (SELECT trace_id FROM matching)
+        GROUP BY trace_id
+        ORDER BY {order_by}
+        LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}
+    """
+
 SPAN_LIST_COLUMNS = """
     toString(trace_id) AS trace_id, toString(span_id) AS span_id, parent_span_id, name, kind,
     toUnixTimestamp64Nano(start_time) AS start_ns, duration_ns, status_code, status_message,
@@ -163,36 +200,7 @@ class Queries:
         """Traces with at least one span matching the filter, newest first."""
         where, params = f.where()
         params.update(limit=limit, offset=offset)
-        return self._rows(
-            f"""
-            WITH matching AS (
-                SELECT DISTINCT trace_id FROM {self.spans} FINAL WHERE {where}
-            )
-            SELECT toString(trace_id) AS trace_id,
-                   toUnixTimestamp64Nano(min(start_time)) AS start_ns,
-                   toUInt64(greatest(0, toUnixTimestamp64Nano(max(end_time)) - toUnixTimestamp64Nano(min(start_time)))) AS duration_ns,
-                   argMinIf(name, start_time, parent_span_id = '') AS root_name,
-                   any(service_name) AS service_name,
-                   count() AS span_count,
-                   countIf(status_code = 2) AS error_count,
-                   countIf({LLM_CALL}) AS llm_calls,
-                   sumIf(input_tokens, {LLM_CALL}) AS input_tokens,
-                   sumIf(output_tokens, {LLM_CALL}) AS output_tokens,
-                   sumIf(cost_total, {LLM_CALL}) AS cost_total,
-                   anyIf(user_id, user_id != '') AS user_id,
-                   anyIf(session_id, session_id != '') AS session_id,
-                   groupUniqArrayIf(model, model != '') AS models
-            FROM {self.spans} FINAL
-            WHERE project_id = {{project:String}}
-              AND start_time >= fromUnixTimestamp64Nano({{start_ns:Int64}}) - INTERVAL 1 DAY
-              AND start_time < fromUnixTimestamp64Nano({{end_ns:Int64}}) + INTERVAL 1 DAY
-              AND trace_id IN (SELECT trace_id FROM matching)
-            GROUP BY trace_id
-            ORDER BY start_ns DESC
-            LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}
-            """,
-            params,
-        )
+        return self._rows(trace_list_sql(self.spans, where, "start_ns DESC"), params)
 
     def trace_bounds(self, project_id: str, trace_id: str) -> tuple[int, int] | None:
         """(first start, last end) of a trace in ns, from trace_index."""

@@ -265,7 +265,7 @@ def broken(server, tmp_path_factory):  # type: ignore[no-untyped-def]
 
 def test_api_down_shows_a_clear_message(broken, page):
     down, _ = broken
-    for path in ("/", "/costs", "/traces", "/users", "/settings"):
+    for path in ("/", "/costs", "/traces", "/users", "/quality", "/alerts", "/replay", "/settings"):
         open_page(page, down.url + path)
         expect(page.get_by_text("The llmobs API is unreachable").first).to_be_visible()
         expect(page.get_by_text("Cannot reach the llmobs API at").first).to_be_visible()

@@ -127,3 +127,59 @@ def test_cache_savings_at_the_uncached_rate(server, seeded):
     assert item["group"] == "claude-3-5-sonnet-20241022" and item["cache_read_tokens"] == 1000
     assert Decimal(item["saving"]) == Decimal("0.0027")
     assert Decimal(res["total_saving"]) == Decimal("0.0027")
+
+
+def test_top_series_keeps_the_largest_groups_and_folds_the_rest(server, seeded):
+    """Top 1 user by cost over the range is alice (gpt-4o 1,000 + 100 tokens
+    beats bob's cached claude call); bob and carol fold into "(other)"; per
+    bucket, top + other equal /usage's totals to the cent."""
+    window, _ = seeded
+    with server.client() as c:
+        top = c.get("/usage/top", params={**window, "group_by": "user", "limit": 1}).json()["items"]
+        res = c.get("/usage/top-series", params={**window, "group_by": "user", "bucket": "minute", "limit": 1}).json()
+        usage = c.get("/usage", params={**window, "group_by": "user", "bucket": "minute"}).json()["items"]
+        by_req = c.get("/usage/top-series", params={**window, "group_by": "model", "bucket": "day",
+                                                   "order_by": "requests", "limit": 10}).json()["items"]  # fmt: skip
+    assert top[0]["group"] == "alice"
+    series = res["items"]
+    assert {i["group"] for i in series if not i["other"]} == {"alice"}
+    assert {i["group"] for i in series if i["other"]} == {"(other)"}
+    assert sum(i["requests"] for i in series if i["other"]) == 2  # bob, carol
+    for b in {u["bucket_start"] for u in usage}:
+        want = [u for u in usage if u["bucket_start"] == b]
+        got = [i for i in series if i["bucket_start"] == b]
+        assert sum(i["requests"] for i in got) == sum(u["requests"] for u in want)
+        assert sum(Decimal(i["cost_total"] or 0) for i in got) == sum(Decimal(u["cost_total"] or 0) for u in want)
+        assert sum(i["input_tokens"] for i in got) == sum(u["input_tokens"] for u in want)
+    alice = [i for i in series if i["group"] == "alice"]
+    assert sum(i["requests"] for i in alice) == 2
+    # Every model fits in 10: nothing is folded, one row per model for the day.
+    assert not any(i["other"] for i in by_req) and sum(i["requests"] for i in by_req) == 4
+
+
+def test_top_series_rejects_bad_input(server, seeded):
+    window, _ = seeded
+    with server.client() as c:
+        cases = [
+            ({"group_by": "colour"}, "cannot group by"),
+            ({"group_by": "attr:bad key!"}, "invalid attribute key"),
+            ({"group_by": "user", "order_by": "vibes"}, "order_by"),
+            ({"group_by": "user", "limit": 0}, "limit"),
+            ({"group_by": "user", "bucket": "week"}, "bucket"),
+            ({}, "group_by"),
+        ]
+        for extra, word in cases:
+            r = c.get("/usage/top-series", params={**window, **extra})
+            assert r.status_code == 422 and word in r.text, (extra, r.text)
+        assert c.get("/summary", params=window).status_code == 200  # still answering
+    assert server.alive()
+
+
+def test_failing_spans_rejects_bad_input(server):
+    """(The list itself is checked against the Quality page in tests/dashboard/test_pages.py.)"""
+    with server.client() as c:
+        for q, word in (({"start": "200", "end": "100"}, "start must be before end"), ({"limit": 0}, "limit"),
+                        ({"start": "last tuesday"}, "start")):  # fmt: skip
+            r = c.get("/evaluations/failing", params=q)
+            assert r.status_code == 422 and word in r.text, (q, r.text)
+    assert server.alive()

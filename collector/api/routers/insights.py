@@ -4,15 +4,16 @@ latency together, and the saving from cached input tokens."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from collector.api.deps import FilterDep, QueriesDep
+from collector.api.deps import FilterDep, ProjectDep, QueriesDep, parse_time
 from collector.api.serialize import clean_row
-from storage.clickhouse.insights import BREAKDOWN_ORDER, TRACE_ORDER, Insights
-from storage.clickhouse.queries import QueryError
+from storage.clickhouse.insights import BREAKDOWN_ORDER, SERIES_ORDER, TRACE_ORDER, Insights
+from storage.clickhouse.queries import BUCKETS, QueryError
 
 router = APIRouter(tags=["insights"])
 
@@ -61,6 +62,29 @@ def breakdown(
     return {"group_by": group_by, "order_by": order_by, "items": [_percentiles(r) for r in rows]}
 
 
+@router.get("/usage/top-series")
+def usage_top_series(
+    f: FilterDep,
+    q: QueriesDep,
+    group_by: Annotated[str, Query(description="user, session, model, ... or attr:<key>")],
+    bucket: Annotated[str, Query(pattern="^(minute|hour|day)$")] = "hour",
+    order_by: Annotated[str, Query(pattern="^(" + "|".join(SERIES_ORDER) + ")$")] = "cost_total",
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> dict[str, Any]:
+    """Usage over time for the `limit` largest groups over the range (by
+    cost, unless `order_by` says otherwise) plus one "(other)" series
+    (`other: true`) holding every other group, so the buckets add up to
+    /usage's totals while the answer stays small for users or sessions."""
+    try:
+        rows = Insights(q.client, q.tables).top_series(
+            f, bucket_s=BUCKETS[bucket], group_by=group_by, order_by=order_by, limit=limit
+        )
+    except QueryError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    items = [clean_row({**r, "other": bool(r["other"])}) for r in rows]
+    return {"bucket": bucket, "group_by": group_by, "order_by": order_by, "limit": limit, "items": items}
+
+
 @router.get("/ranked-traces")
 def ranked_traces(
     f: FilterDep,
@@ -98,3 +122,22 @@ def cache_savings(f: FilterDep, q: QueriesDep, group_by: str = "model") -> dict[
             total += saving
         items.append(clean_row({**r, "saving": saving}))
     return {"group_by": group_by, "total_saving": clean_row({"v": total})["v"], "items": items}
+
+
+@router.get("/evaluations/failing")
+def failing_spans(
+    project: ProjectDep,
+    q: QueriesDep,
+    evaluator: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+) -> dict[str, Any]:
+    """The newest failing span scores (a failing label, or findings such as
+    PII), each with the trace and span to open: the Quality page's list."""
+    end_ns = parse_time(end, "end") or time.time_ns() + 60 * 10**9
+    start_ns = parse_time(start, "start") or end_ns - 86_400 * 10**9
+    if start_ns >= end_ns:
+        raise HTTPException(422, "start must be before end")
+    rows = Insights(q.client, q.tables).failing_spans(project, start_ns, end_ns, evaluator=evaluator, limit=limit)
+    return {"items": [clean_row(r) for r in rows]}
