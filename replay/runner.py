@@ -24,6 +24,8 @@ import orjson
 from replay import engine_metrics
 from replay.client import CallResult, call
 from replay.compare import VariantInput, build_report
+from replay.scoring import score_variants
+from replay.similarity import Embedder
 from replay.config import ReplaySpec, RunOptions, Variant
 from replay.pool import Pool
 from replay.request import ReplayRequest, Unreplayable, output_text, reconstruct
@@ -241,6 +243,14 @@ def _wall_seconds(rows: list[dict[str, Any]]) -> float:
     return (end - start) / 1e9
 
 
+def _extras(ctx: RunContext, inputs: list[VariantInput]) -> tuple[Embedder | None, dict[str, Any]]:
+    """The embedder and the evaluator scores the spec asks for (blocking)."""
+    opts = ctx.spec.report
+    embedder = Embedder() if opts.embedding_cosine else None
+    scores = score_variants(ctx.project_id, {v.name: v.results for v in inputs}, opts.evaluators)
+    return embedder, scores
+
+
 def report(ctx: RunContext, prepared: Prepared, seed: int = 0) -> dict[str, Any]:
     """Blocking: reads everything stored for the run and builds the report."""
     results = ctx.store.results(ctx.project_id, ctx.run_id)
@@ -265,7 +275,7 @@ def report(ctx: RunContext, prepared: Prepared, seed: int = 0) -> dict[str, Any]
             api_cost_usd=cost,
         ))  # fmt: skip
     out = build_report(inputs, ctx.spec.baseline or inputs[0].name, production, ctx.spec.thresholds,
-                       prepared.unreplayable, prepared.selected, seed)  # fmt: skip
+                       prepared.unreplayable, prepared.selected, seed, *_extras(ctx, inputs))  # fmt: skip
     out["run_id"] = ctx.run_id
     out["unreplayable_examples"] = [{"source_span_id": s.source_span_id, "reason": s.reason}
                                     for s in prepared.skipped[:20]]  # fmt: skip
@@ -300,6 +310,6 @@ def window_report(ctx: RunContext, start_ns: int, end_ns: int) -> dict[str, Any]
         for v in ctx.spec.ordered()
     ]  # fmt: skip
     out = build_report(inputs, ctx.spec.baseline or inputs[0].name, production, ctx.spec.thresholds, {},
-                       len(sources))  # fmt: skip
+                       len(sources), 0, *_extras(ctx, inputs))  # fmt: skip
     out.update(run_id=ctx.run_id, window_start_ns=start_ns, window_end_ns=end_ns)
     return out

@@ -16,11 +16,10 @@ from collector.api.deps import DAY_NS, AppDep, ProjectDep, parse_time
 from collector.api.serialize import clean_row
 from collector.replay_jobs import ShadowLoops, replay_job, selection_from
 from collector.server import App
-from replay.config import ReplaySpec, RunOptions, Thresholds, Variant
+from replay.config import ReplaySpec, ReportOptions, RunOptions, Thresholds, Variant
 from replay.shadow import ShadowConfig
 from storage.clickhouse.client import connect
 from storage.clickhouse.replay_queries import ReplayStore, SelectionError
-from storage.clickhouse.tables import Tables
 from storage.metadata.db import make_engine
 from storage.metadata.replay_repo import ReplayRepo
 from storage.metadata.validate import InvalidInput, NotFound
@@ -82,6 +81,7 @@ class RunBody(BaseModel):
     baseline: str | None = None
     options: RunOptions = Field(default_factory=RunOptions)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    report: ReportOptions = Field(default_factory=ReportOptions)
 
 
 class ShadowBody(RunBody):
@@ -104,7 +104,8 @@ async def _spec(body: RunBody, project: str, state: ReplayState) -> ReplaySpec:
         raise HTTPException(404, f"no saved variant named {', '.join(missing)}")
     try:
         variants = [Variant.model_validate(saved[n]) for n in body.variant_names] + body.variants
-        return ReplaySpec(variants=variants, baseline=body.baseline, options=body.options, thresholds=body.thresholds)
+        return ReplaySpec(variants=variants, baseline=body.baseline, options=body.options, thresholds=body.thresholds,
+                          report=body.report)  # fmt: skip
     except ValidationError as exc:
         raise HTTPException(422, f"invalid replay spec: {exc.errors(include_url=False)}") from None
 
@@ -195,7 +196,7 @@ async def _get_run(run_id: str, project: str, request: Request) -> Any:
 def _store_call(app: App, fn_name: str, *args: Any) -> Any:
     client = connect(app.target)
     try:
-        return getattr(ReplayStore(client, Tables.for_cluster(app.target.cluster)), fn_name)(*args)
+        return getattr(ReplayStore.for_cluster(client, app.target.cluster), fn_name)(*args)
     finally:
         client.close()
 
