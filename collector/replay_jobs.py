@@ -23,7 +23,6 @@ from replay.config import ReplaySpec
 from storage.clickhouse.client import connect
 from storage.clickhouse.queries import SpanFilter
 from storage.clickhouse.replay_queries import ReplayStore, Selection
-from storage.clickhouse.tables import Tables
 from storage.metadata.replay_repo import ReplayRepo
 
 log = logging.getLogger(__name__)
@@ -78,7 +77,7 @@ async def replay_job(app: App, replay_repo: ReplayRepo, job_id: str, project_id:
         spec = ReplaySpec.model_validate(run.variants)
         await asyncio.to_thread(app.repo.update_job_progress, job_id, 0.0)
         client = await asyncio.to_thread(connect, app.target)
-        store = ReplayStore(client, Tables.for_cluster(app.target.cluster))
+        store = ReplayStore.for_cluster(client, app.target.cluster)
         report = await runner.run(_context(app, store, project_id, run_id, spec, job_id),
                                   selection_from(project_id, run.selection))  # fmt: skip
         summary = _summary(report)
@@ -116,7 +115,7 @@ class ShadowLoops:
 
     async def start(self, app: App, project_id: str, run_id: str, spec: ReplaySpec, params: dict[str, Any]) -> None:
         client = await asyncio.to_thread(connect, app.target)
-        store = ReplayStore(client, Tables.for_cluster(app.target.cluster))
+        store = ReplayStore.for_cluster(client, app.target.cluster)
         ctx = _context(app, store, project_id, run_id, spec, None)
         cfg = shadow.ShadowConfig(**params["shadow"])
         loop = shadow.ShadowLoop(ctx, selection_from(project_id, params), cfg)
