@@ -13,7 +13,7 @@ from storage.metadata.models import Base
 TABLES = {
     "projects", "api_keys", "model_prices", "jobs",
     "evaluator_configs", "eval_watermarks", "eval_runs", "hooks", "deliveries", "alert_rules", "budgets",
-    "alert_states", "alert_events", "replay_variants", "replay_runs",
+    "alert_states", "alert_events", "replay_variants", "replay_runs", "replay_shadows",
 }
 
 
@@ -23,7 +23,7 @@ def test_upgrade_from_empty_then_idempotent(db_url: str) -> None:
         assert current_revision(eng) is None
         upgrade(eng)
         assert set(inspect(eng).get_table_names()) >= TABLES
-        assert current_revision(eng) == head_revision() == "0003_replay"
+        assert current_revision(eng) == head_revision() == "0006_replay_shadow"
         upgrade(eng)  # second run is a no-op
         upgrade(db_url)  # by URL too
         assert current_revision(eng) == head_revision()
