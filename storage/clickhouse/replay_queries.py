@@ -172,12 +172,21 @@ class ReplayStore:
         )
         return {row[0] for row in res.result_rows}
 
-    def results(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
+    def results(self, project_id: str, run_id: str, start_ns: int | None = None,
+                end_ns: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        """A run's results; with a range, those that started in [start_ns, end_ns)
+        (a shadow loop's window, without reading the loop's whole history)."""
         cols = ", ".join(RESULT_COLUMNS)
+        params: dict[str, Any] = {"p": project_id, "r": run_id}
+        where = ""
+        if start_ns is not None and end_ns is not None:
+            where = (" AND started_at >= fromUnixTimestamp64Nano({s:Int64})"
+                     " AND started_at < fromUnixTimestamp64Nano({e:Int64})")  # fmt: skip
+            params.update(s=start_ns, e=end_ns)
         return self._rows(
             f"SELECT {cols}, toUnixTimestamp64Nano(started_at) AS started_ns FROM {self.rt.results} FINAL "
-            "WHERE project_id = {p:String} AND run_id = {r:String} ORDER BY variant, started_at",
-            {"p": project_id, "r": run_id},
+            "WHERE project_id = {p:String} AND run_id = {r:String}" + where + " ORDER BY variant, started_at",
+            params,
         )
 
     def request_json(self, project_id: str, run_id: str, variant: str, source_span_id: str) -> str | None:

@@ -312,7 +312,8 @@ def test_shadow_traffic_replays_new_calls_with_a_rate_cap(server, project, vllm_
         stopped = c.delete(f"/replay/shadow/{run_id}")
         assert stopped.status_code == 200
         reports = c.get(f"/replay/runs/{run_id}/reports").json()["items"]
-        assert c.get(f"/replay/shadow/{run_id}").status_code == 404
+        assert c.get(f"/replay/shadow/{run_id}").json()["shadow"]["active"] is False
+        assert c.delete(f"/replay/shadow/{run_id}").status_code == 404
     assert len(reports) == 1
     cand = reports[0]["variants"]["cand"]
     assert cand["ok"] == 2 and cand["vs_production"]["n"] == 2
