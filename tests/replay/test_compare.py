@@ -124,3 +124,15 @@ def test_evaluator_scores_on_replayed_outputs():
     assert report["evaluators"] == {"pii": {"status": "ok"}, "grounding": {"status": "ok"}}
     with pytest.raises(ValueError, match="unknown evaluator 'toxicity'"):
         ReportOptions(evaluators=["toxicity"])
+
+
+def test_a_scorer_that_cannot_score_answers_leaves_the_report_standing():
+    """drift compares windows, not single answers: reported unavailable, with
+    the reason, while the report is still built."""
+    from replay.scoring import score_variants
+
+    scores = score_variants("p", {"base": rows([100.0], ["x"])}, ["drift"])
+    assert scores["drift"]["status"] == "unavailable" and "windows" in scores["drift"]["reason"]
+    report = build_report([VariantInput("base", rows([100.0], ["x"]), 1.0, [])], "base", {}, Thresholds(), {}, 1,
+                          scores=scores)  # fmt: skip
+    assert report["evaluators"]["drift"]["status"] == "unavailable" and report["variants"]["base"]["scores"] == {}
