@@ -34,7 +34,13 @@ from storage.clickhouse.replay_queries import ReplayStore, Selection, utc
 
 log = logging.getLogger(__name__)
 
-FLUSH_EVERY = 16
+# Results are written (and exported as spans) when this many wait or the
+# oldest has waited this long: each insert and export has a fixed cost of
+# tens of ms that a fast pool would otherwise pay many times a second, on
+# the machine it is measuring; a crash loses at most FLUSH_SECONDS of results
+# (a resume re-sends them).
+FLUSH_ROWS = 256
+FLUSH_SECONDS = 2.0
 KV_SAMPLE_SECONDS = 1.0
 
 ExportFn = Callable[[bytes], Awaitable[None]]
@@ -104,6 +110,7 @@ class _Sink:
     """Buffers results; writes them to ClickHouse and exports their spans in batches."""
 
     def __init__(self, ctx: RunContext, variant: Variant) -> None:
+        self.oldest = 0.0  # monotonic time the oldest buffered result arrived
         self.ctx, self.variant = ctx, variant
         self.rows: list[dict[str, Any]] = []
         self.spans: list[Any] = []
@@ -112,6 +119,8 @@ class _Sink:
     def add(self, req: ReplayRequest, body: dict[str, Any], res: CallResult) -> None:
         if not res.started_ns:
             res.started_ns = time.time_ns()
+        if not self.rows:
+            self.oldest = time.monotonic()
         trace_id, span_id = ids(self.ctx.run_id, self.variant.name, req.source_span_id)
         self.rows.append({
             "project_id": self.ctx.project_id, "run_id": self.ctx.run_id, "variant": self.variant.name,
@@ -128,7 +137,8 @@ class _Sink:
 
     async def flush(self, force: bool = False) -> None:
         async with self.lock:
-            if not self.rows or (len(self.rows) < FLUSH_EVERY and not force):
+            due = len(self.rows) >= FLUSH_ROWS or time.monotonic() - self.oldest >= FLUSH_SECONDS
+            if not self.rows or not (due or force):
                 return
             rows, spans = self.rows, self.spans
             self.rows, self.spans = [], []
