@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import or_, update  # noqa: I001 - apart from the line below, which the shared-Repo refactor rewrites
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import models as m
