@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update  # noqa: I001 - apart from the line below, which the shared-Repo refactor rewrites
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -59,6 +58,9 @@ class ShadowState:
 def _shadow(row: m.ReplayShadow) -> ShadowState:
     return ShadowState(row.run_id, row.project_id, row.active, row.after_ns, row.window_start_ns, dict(row.stats or {}),
                        row.lease_owner, row.lease_until)  # fmt: skip
+
+
+_SHADOWS = m.ReplayShadow.__table__  # conditional UPDATEs (claims, leases) go to the table
 
 
 def _now() -> datetime:
@@ -183,14 +185,14 @@ class ReplayRepo:
         """Lease active shadow loops nobody holds (never started here, their
         server stopped, or its lease lapsed after a crash)."""
         now = _now()
-        lapsed = or_(m.ReplayShadow.lease_until.is_(None), m.ReplayShadow.lease_until < now)
+        lapsed = m.ReplayShadow.lease_until.is_(None) | (m.ReplayShadow.lease_until < now)
         claimed = []
         with self._tx() as s:
             q = (select(m.ReplayShadow.run_id).where(m.ReplayShadow.active.is_(True), lapsed)
                  .limit(limit).with_for_update(skip_locked=True))  # fmt: skip
             for run_id in list(s.scalars(q)):
                 res = s.execute(
-                    update(m.ReplayShadow).where(m.ReplayShadow.run_id == run_id, m.ReplayShadow.active.is_(True), lapsed)
+                    _SHADOWS.update().where(m.ReplayShadow.run_id == run_id, m.ReplayShadow.active.is_(True), lapsed)
                     .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
                 )  # fmt: skip
                 if res.rowcount == 1:
@@ -206,7 +208,7 @@ class ReplayRepo:
         now = _now()
         with self._tx() as s:
             res = s.execute(
-                update(m.ReplayShadow)
+                _SHADOWS.update()
                 .where(m.ReplayShadow.run_id == run_id, m.ReplayShadow.lease_owner == owner,
                        m.ReplayShadow.active.is_(True))
                 .values(after_ns=after_ns, window_start_ns=window_start_ns, stats=v.json_object("stats", stats) or {},
@@ -222,7 +224,7 @@ class ReplayRepo:
         now = _now()
         with self._tx() as s:
             s.execute(
-                update(m.ReplayShadow)
+                _SHADOWS.update()
                 .where(m.ReplayShadow.run_id.in_(run_ids), m.ReplayShadow.lease_owner == owner,
                        m.ReplayShadow.active.is_(True))
                 .values(lease_until=now + timedelta(seconds=lease_seconds))
@@ -236,7 +238,7 @@ class ReplayRepo:
         """Give the lease back (clean shutdown): the next server claims it at once."""
         with self._tx() as s:
             s.execute(
-                update(m.ReplayShadow).where(m.ReplayShadow.run_id == run_id, m.ReplayShadow.lease_owner == owner)
+                _SHADOWS.update().where(m.ReplayShadow.run_id == run_id, m.ReplayShadow.lease_owner == owner)
                 .values(lease_owner=None, lease_until=None, updated_at=_now())
             )  # fmt: skip
 
