@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,6 +47,19 @@ def _api(api: str | None, api_key: str | None):  # type: ignore[no-untyped-def]
     return cli._client(api, api_key), cli._check  # noqa: SLF001
 
 
+@contextmanager
+def _reachable(c) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """A down or unreachable server is one clear line, not a traceback."""
+    import httpx
+
+    try:
+        yield
+    except httpx.TransportError as exc:
+        typer.echo(f"error: cannot reach the llmobs API at {c.base_url} ({type(exc).__name__}: {exc}); "
+                   "is `llmobs up` running?", err=True)  # fmt: skip
+        raise typer.Exit(1) from None
+
+
 def follow(c, check, job: dict[str, Any], label: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Poll the job, drawing a progress bar on stderr, until it finishes."""
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
@@ -77,7 +92,7 @@ def replay_run(
     from replay.render import render
 
     c, check = _api(api, api_key)
-    with c:
+    with c, _reachable(c):
         if resume:
             sub = check(c.post(f"/replay/runs/{resume}/resume"))
         elif variants is None:
@@ -115,7 +130,7 @@ def replay_report(
     from replay.render import render
 
     c, check = _api(api, api_key)
-    with c:
+    with c, _reachable(c):
         report = check(c.get(f"/replay/runs/{run_id}/report"))
     if as_json:
         typer.echo(json.dumps(report, indent=2))

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import asdict
+import os
+import socket
+import time
+import uuid
 from typing import Any
 
 from collector.normalize.canonical import GenAIFields, SpanType, TokenUsage
@@ -23,8 +26,7 @@ from replay.config import ReplaySpec
 from storage.clickhouse.client import connect
 from storage.clickhouse.queries import SpanFilter
 from storage.clickhouse.replay_queries import ReplayStore, Selection
-from storage.clickhouse.tables import Tables
-from storage.metadata.replay_repo import ReplayRepo
+from storage.metadata.replay_repo import ReplayRepo, ShadowState
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ async def replay_job(app: App, replay_repo: ReplayRepo, job_id: str, project_id:
         spec = ReplaySpec.model_validate(run.variants)
         await asyncio.to_thread(app.repo.update_job_progress, job_id, 0.0)
         client = await asyncio.to_thread(connect, app.target)
-        store = ReplayStore(client, Tables.for_cluster(app.target.cluster))
+        store = ReplayStore.for_cluster(client, app.target.cluster)
         report = await runner.run(_context(app, store, project_id, run_id, spec, job_id),
                                   selection_from(project_id, run.selection))  # fmt: skip
         summary = _summary(report)
@@ -107,40 +109,150 @@ def _summary(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+LEASE_SECONDS = 30.0  # a crashed server's shadow loops move to another server after this
+KEEP_SECONDS = 5.0  # how often a server renews its leases and claims orphaned loops
+
+
+def _alert_value(report: dict[str, Any]) -> tuple[float | None, float, dict[str, Any]]:
+    """The failing variants' agreement (the verdict's measure) and reasons."""
+    t = report["thresholds"]
+    metric = t.get("agreement_metric", "rouge_l")
+    failing = {name: v for name, v in report["variants"].items() if (v.get("verdict") or {}).get("status") == "fail"}
+    values = [((v.get("vs_baseline") or v.get("vs_production") or {}).get(metric)) for v in failing.values()]
+    known = [x for x in values if x is not None]
+    details = {
+        "run_id": report["run_id"], "metric": metric, "window_start_ns": report["window_start_ns"],
+        "window_end_ns": report["window_end_ns"],
+        "variants": {name: (v.get("verdict") or {}).get("reasons", []) for name, v in report["variants"].items()},
+    }  # fmt: skip
+    return (min(known) if known else None), t["min_agreement"], details
+
+
 class ShadowLoops:
     """The shadow loops running in this server, by run id.  Owned by the
-    replay router's state (one per app), never module-global."""
+    replay router's state (one per app), never module-global.
 
-    def __init__(self) -> None:
+    Their configuration is their run (metadata DB) and their progress a
+    `replay_shadows` row leased to one server: `keep` renews this server's
+    leases and claims loops nobody holds, which restarts every active loop
+    when a server starts (a clean stop gives the leases back) and moves a
+    crashed server's loops to another replica after LEASE_SECONDS."""
+
+    def __init__(self, repo: ReplayRepo) -> None:
+        self.repo = repo
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.loops: dict[str, tuple[shadow.ShadowLoop, asyncio.Task]] = {}
+        self._stopping: set[str] = set()  # stopped through the API: marked inactive when the loop ends
 
     async def start(self, app: App, project_id: str, run_id: str, spec: ReplaySpec, params: dict[str, Any]) -> None:
+        """A new shadow loop (its run exists), leased to this server."""
+        state = await asyncio.to_thread(self.repo.create_shadow, run_id, self.owner, time.time_ns(), LEASE_SECONDS)
+        await self._launch(app, state, spec, params)
+
+    def _alert_fn(self, app: App, project_id: str, run_id: str, cfg: shadow.ShadowConfig) -> shadow.AlertFn | None:
+        alerts = getattr(app.worker, "alerts", None)
+        if alerts is None:
+            return None
+        from evaluators.alerts.conditions import report_condition
+
+        async def alert(failing: bool, report: dict[str, Any]) -> None:
+            value, threshold, details = _alert_value(report)
+            await asyncio.to_thread(
+                report_condition, alerts, project_id=project_id, key=f"replay:{run_id}", firing=failing,
+                kind="replay_shadow", title=f"shadow replay {run_id}: candidate regression", value=value,
+                threshold=threshold, hook_ids=cfg.alert_hook_ids, details=details,
+                link=f"/api/v1/replay/runs/{run_id}/reports", cooldown_seconds=cfg.alert_cooldown_seconds,
+            )  # fmt: skip
+
+        return alert
+
+    async def _launch(self, app: App, state: ShadowState, spec: ReplaySpec, params: dict[str, Any]) -> None:
         client = await asyncio.to_thread(connect, app.target)
-        store = ReplayStore(client, Tables.for_cluster(app.target.cluster))
+        store = ReplayStore.for_cluster(client, app.target.cluster)
+        run_id, project_id = state.run_id, state.project_id
         ctx = _context(app, store, project_id, run_id, spec, None)
         cfg = shadow.ShadowConfig(**params["shadow"])
-        loop = shadow.ShadowLoop(ctx, selection_from(project_id, params), cfg)
+
+        async def persist(cp: shadow.Checkpoint) -> bool:
+            return await asyncio.to_thread(self.repo.save_shadow, run_id, self.owner, after_ns=cp.after_ns,
+                                           window_start_ns=cp.window_start_ns, stats=cp.stats,
+                                           lease_seconds=LEASE_SECONDS)  # fmt: skip
+
+        loop = shadow.ShadowLoop(
+            ctx, selection_from(project_id, params), cfg,
+            resume=shadow.Checkpoint(state.after_ns, state.window_start_ns, state.stats), persist=persist,
+            alert=self._alert_fn(app, project_id, run_id, cfg), persist_every_seconds=LEASE_SECONDS / 3,
+        )  # fmt: skip
 
         async def main() -> None:
             try:
                 await loop.run()
             finally:
-                await asyncio.to_thread(client.close)
+                # Blocking on purpose: this also runs when the server shuts
+                # down and cancels its tasks, when no thread may be started.
+                # Inactive (stopped) or released in the same step, so no
+                # keeper round sees it unleased and active in between.
+                client.close()
+                try:
+                    if run_id in self._stopping:
+                        self._stopping.discard(run_id)
+                        self.repo.stop_shadow(project_id, run_id)
+                    elif not loop.lost:
+                        self.repo.release_shadow(run_id, self.owner)
+                except Exception:  # noqa: BLE001 - a lease then lapses on its own
+                    log.exception("shadow run %s: recording its end failed", run_id)
+                if self.loops.get(run_id, (None,))[0] is loop:
+                    del self.loops[run_id]
 
         self.loops[run_id] = (loop, app.spawn(main()))
 
-    def status(self, run_id: str) -> dict[str, Any] | None:
-        entry = self.loops.get(run_id)
-        if entry is None:
-            return None
-        loop, task = entry
-        return {"running": not task.done(), **asdict(loop.stats)}
+    async def keep(self, app: App, replay_repo: ReplayRepo) -> None:
+        """Forever (a server task): renew this server's leases, stop loops
+        that lost theirs, start the active loops nobody holds."""
+        while True:
+            try:
+                held = await asyncio.to_thread(self.repo.renew_shadows, self.owner, list(self.loops), LEASE_SECONDS)
+                for run_id in [r for r in self.loops if r not in held]:
+                    loop, _ = self.loops[run_id]
+                    loop.lost = True
+                    loop.stop()
+                for state in await asyncio.to_thread(self.repo.claim_shadows, self.owner, LEASE_SECONDS):
+                    if state.run_id in self.loops:
+                        continue
+                    run = await asyncio.to_thread(replay_repo.get_run, state.project_id, state.run_id)
+                    if run is None:
+                        continue
+                    log.info("shadow run %s: resuming from its checkpoint", state.run_id)
+                    await self._launch(app, state, ReplaySpec.model_validate(run.variants), run.selection)
+            except Exception:  # noqa: BLE001 - the next round retries
+                log.exception("shadow keeper round failed")
+            await asyncio.sleep(KEEP_SECONDS)
 
-    async def stop(self, run_id: str) -> bool:
-        entry = self.loops.pop(run_id, None)
-        if entry is None:
+    async def status(self, project_id: str, run_id: str) -> dict[str, Any] | None:
+        """Live counters when the loop runs here, else the stored ones; None
+        when the run has no shadow loop."""
+        state = await asyncio.to_thread(self.repo.get_shadow, project_id, run_id)
+        if state is None:
+            return None
+        entry = self.loops.get(run_id)
+        if entry is not None:
+            loop, task = entry
+            return {"active": state.active, "running": not task.done(), "here": True,
+                    **loop.stats.persisted()}  # fmt: skip
+        return {"active": state.active, "running": state.lease_owner is not None, "here": False, **state.stats}
+
+    async def stop(self, project_id: str, run_id: str) -> bool:
+        """Stop the loop wherever it runs (it closes its window report when
+        it runs here); False when there is no active shadow loop."""
+        state = await asyncio.to_thread(self.repo.get_shadow, project_id, run_id)
+        if state is None or not state.active:
             return False
+        entry = self.loops.get(run_id)
+        if entry is None:  # another server runs it: it stops at its next lease renewal
+            await asyncio.to_thread(self.repo.stop_shadow, project_id, run_id)
+            return True
         loop, task = entry
+        self._stopping.add(run_id)
         loop.stop()
         await asyncio.gather(task, return_exceptions=True)
         return True

@@ -13,20 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from rouge_score import rouge_scorer
 
 from replay.config import Thresholds
+from replay.similarity import Embedder, rouge_l
+
+__all__ = ["VariantInput", "build_report", "rouge_l"]
 
 BOOTSTRAP_SAMPLES = 2000
-_SCORER = rouge_scorer.RougeScorer(["rougeL"])
-
-
-def rouge_l(a: str, b: str) -> float:
-    """ROUGE-L F1; two texts with no scorable tokens agree only if equal."""
-    score = _SCORER.score(a, b)["rougeL"].fmeasure
-    if score == 0.0 and not _SCORER._tokenizer.tokenize(a) and not _SCORER._tokenizer.tokenize(b):  # noqa: SLF001
-        return 1.0 if a.strip() == b.strip() else 0.0
-    return float(score)
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -96,9 +89,19 @@ def build_report(
     unreplayable: dict[str, int],
     selected: int,
     seed: int = 0,
+    embedder: Embedder | None = None,
+    scores: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """`production`: source span id -> the production output text."""
+    """`production`: source span id -> the production output text.
+    `embedder`: adds embedding cosine to every agreement (None: not asked
+    for).  `scores`: evaluator scores of the replayed outputs
+    (`replay.scoring.score_variants`), shown per variant."""
     rng = np.random.default_rng(seed)
+    if embedder is None:
+        cosine_note = "not computed: not requested"
+    else:
+        cosine_note = "MiniLM (all-MiniLM-L6-v2) cosine" if embedder.available else embedder.reason
+        embedder = embedder if embedder.available else None
     by_name = {v.name: v for v in variants}
     base_ok = {r["source_span_id"]: r for r in by_name[baseline].results if r["status"] == "ok"}
     report: dict[str, Any] = {
@@ -107,7 +110,8 @@ def build_report(
         "replayable": selected - sum(unreplayable.values()),
         "unreplayable": unreplayable,
         "thresholds": thresholds.model_dump(),
-        "embedding_cosine": "not computed: the MiniLM package needs torch, which llmobs does not install",
+        "embedding_cosine": cosine_note,
+        "evaluators": {k: {kk: vv for kk, vv in v.items() if kk != "variants"} for k, v in (scores or {}).items()},
         "variants": {},
     }
     for v in variants:
@@ -133,10 +137,11 @@ def build_report(
             "engine": _engine_summary(v.engine),
         }
         prod = [(r["output_text"], production[r["source_span_id"]]) for r in ok if production.get(r["source_span_id"])]
-        entry["vs_production"] = _agreement(prod, rng) if prod else None
+        entry["vs_production"] = _agreement(prod, rng, embedder) if prod else None
+        entry["scores"] = {name: s["variants"].get(v.name) for name, s in (scores or {}).items() if "variants" in s}
         if v.name != baseline:
             pairs = [(r, base_ok[r["source_span_id"]]) for r in ok if r["source_span_id"] in base_ok]
-            entry["vs_baseline"] = _agreement([(a["output_text"], b["output_text"]) for a, b in pairs], rng)
+            entry["vs_baseline"] = _agreement([(a["output_text"], b["output_text"]) for a, b in pairs], rng, embedder)
             entry["paired"] = _paired(pairs, rng)
             entry["verdict"] = _verdict(entry, report["variants"][baseline], thresholds)
         report["variants"][v.name] = entry
@@ -159,18 +164,21 @@ def _p95_ratio(samples: np.ndarray) -> np.ndarray:
     return np.percentile(samples[..., 0], 95, axis=1) / np.maximum(np.percentile(samples[..., 1], 95, axis=1), 1e-9)
 
 
-def _agreement(pairs: list[tuple[str, str]], rng: np.random.Generator) -> dict[str, Any]:
+def _agreement(pairs: list[tuple[str, str]], rng: np.random.Generator,
+               embedder: Embedder | None = None) -> dict[str, Any]:  # fmt: skip
     if not pairs:
-        return {"n": 0, "exact_match": None, "rouge_l": None}
-    exact = np.array([a == b for a, b in pairs], dtype=float)
-    rouge = np.array([rouge_l(a, b) for a, b in pairs], dtype=float)
-    return {
-        "n": len(pairs),
-        "exact_match": float(exact.mean()),
-        "exact_match_ci95": bootstrap_ci(exact, _mean, rng),
-        "rouge_l": float(rouge.mean()),
-        "rouge_l_ci95": bootstrap_ci(rouge, _mean, rng),
+        return {"n": 0, "exact_match": None, "rouge_l": None, "embedding_cosine": None}
+    measures = {
+        "exact_match": np.array([a == b for a, b in pairs], dtype=float),
+        "rouge_l": np.array([rouge_l(a, b) for a, b in pairs], dtype=float),
     }
+    if embedder is not None:
+        measures["embedding_cosine"] = embedder.cosines(pairs)
+    out: dict[str, Any] = {"n": len(pairs), "embedding_cosine": None}
+    for name, values in measures.items():
+        out[name] = float(values.mean())
+        out[f"{name}_ci95"] = bootstrap_ci(values, _mean, rng)
+    return out
 
 
 def _paired(pairs: list[tuple[dict[str, Any], dict[str, Any]]], rng: np.random.Generator) -> dict[str, Any]:
@@ -205,10 +213,10 @@ def _verdict(entry: dict[str, Any], base: dict[str, Any] | None, t: Thresholds) 
     if change is not None and change > t.max_p95_latency_increase:
         reasons.append(f"e2e p95 {change:+.1%} against the baseline (limit {t.max_p95_latency_increase:+.0%})")
     against = "baseline" if base is not None else "production"
-    agreement = (entry.get(f"vs_{against}") or {}).get("rouge_l")
+    agreement = (entry.get(f"vs_{against}") or {}).get(t.agreement_metric)
     if agreement is None or agreement < t.min_agreement:
-        reasons.append(f"agreement with {against} {agreement if agreement is None else round(agreement, 3)} "
-                       f"below {t.min_agreement}")  # fmt: skip
+        reasons.append(f"agreement with {against} ({t.agreement_metric}) "
+                       f"{agreement if agreement is None else round(agreement, 3)} below {t.min_agreement}")  # fmt: skip
     if entry["error_rate"] > t.max_error_rate:
         reasons.append(f"error rate {entry['error_rate']:.1%} above {t.max_error_rate:.0%}")
     faster = change is not None and change < 0

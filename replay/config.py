@@ -61,8 +61,28 @@ class Thresholds(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_p95_latency_increase: float = Field(default=0.10, description="e2e p95, fraction of the baseline's")
-    min_agreement: float = Field(default=0.9, ge=0, le=1, description="mean ROUGE-L F1 against the baseline")
+    min_agreement: float = Field(default=0.9, ge=0, le=1, description="mean agreement with the baseline")
+    agreement_metric: Literal["rouge_l", "exact_match", "embedding_cosine"] = Field(
+        default="rouge_l", description="which agreement measure min_agreement applies to")
     max_error_rate: float = Field(default=0.05, ge=0, le=1)
+
+
+class ReportOptions(BaseModel):
+    """What the report computes beyond latency, cost and text agreement."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    embedding_cosine: bool = Field(default=True, description="MiniLM cosine agreement (needs llmobs[evaluators])")
+    evaluators: list[str] = Field(default_factory=lambda: ["pii", "grounding"],
+                                  description="scorers run on the replayed outputs when installed")  # fmt: skip
+
+    @field_validator("evaluators")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        from replay.scoring import check_names
+
+        check_names(v)  # raises ValueError (UnknownScorer) naming the known ones
+        return list(dict.fromkeys(v))
 
 
 class ReplaySpec(BaseModel):
@@ -72,9 +92,12 @@ class ReplaySpec(BaseModel):
     baseline: str | None = Field(default=None, description="the variant the others are compared with (default: first)")
     options: RunOptions = Field(default_factory=RunOptions)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    report: ReportOptions = Field(default_factory=ReportOptions)
 
     @model_validator(mode="after")
     def _names(self) -> "ReplaySpec":
+        if self.thresholds.agreement_metric == "embedding_cosine" and not self.report.embedding_cosine:
+            raise ValueError("thresholds.agreement_metric embedding_cosine needs report.embedding_cosine true")
         names = [v.name for v in self.variants]
         if len(set(names)) != len(names):
             raise ValueError(f"variant names must be unique, got {names}")

@@ -16,6 +16,34 @@ def _f(v: Any, fmt: str = "{:.1f}") -> str:
     return fmt.format(v)
 
 
+def _agreement(a: dict[str, Any] | None) -> str:
+    if not a:
+        return "-"
+    return f"{_f(a['rouge_l'], '{:.3f}')} / {_f(a['exact_match'], '{:.2f}')} / {_f(a.get('embedding_cosine'), '{:.3f}')}"
+
+
+def _scores(report: dict[str, Any], console: Console) -> None:
+    """Evaluator scores of each variant's outputs (mean score, scored/total, labels)."""
+    evaluators: dict[str, Any] = report.get("evaluators") or {}
+    if not evaluators:
+        return
+    table = Table(title="evaluator scores on the replayed outputs (mean; scored of ok; labels)")
+    table.add_column("variant")
+    for name, e in evaluators.items():
+        table.add_column(name if e.get("status") == "ok" else f"{name} ({e.get('status')})")
+    for variant, v in report["variants"].items():
+        cells = []
+        for name in evaluators:
+            s = (v.get("scores") or {}).get(name)
+            cells.append("-" if not s else f"{_f(s['mean'], '{:.3f}')}; {s['n']}/{s['n'] + s['not_applicable']}; "
+                         + ", ".join(f"{k} {n}" for k, n in s["labels"].items()))  # fmt: skip
+        table.add_row(variant, *cells)
+    console.print(table)
+    for name, e in evaluators.items():
+        if e.get("status") != "ok":
+            console.print(f"{name}: {e.get('status')}: {e.get('reason', '')}")
+
+
 def render(report: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
     variants: dict[str, Any] = report["variants"]
@@ -35,7 +63,7 @@ def render(report: dict[str, Any], console: Console | None = None) -> None:
             _f(v["requests_per_second"], "{:.2f}"), _f(v["output_tokens_per_second"]), _f(cost, "{:.6f}"),
         )  # fmt: skip
     console.print(lat)
-    agree = Table(title="agreement (ROUGE-L F1 / exact match) and verdict")
+    agree = Table(title="agreement (ROUGE-L F1 / exact match / embedding cosine) and verdict")
     for col in ("variant", "vs baseline", "vs production", "e2e p95 ratio [95% CI]", "verdict"):
         agree.add_column(col)
     for name, v in variants.items():
@@ -44,13 +72,16 @@ def render(report: dict[str, Any], console: Console | None = None) -> None:
         verdict = v.get("verdict") or {}
         agree.add_row(
             name,
-            f"{_f(vb['rouge_l'], '{:.3f}')} / {_f(vb['exact_match'], '{:.2f}')}" if vb else "-",
-            f"{_f(vp['rouge_l'], '{:.3f}')} / {_f(vp['exact_match'], '{:.2f}')}" if vp else "-",
+            _agreement(vb),
+            _agreement(vp),
             f"{_f(paired.get('p95_ratio'), '{:.3f}')} {_f(paired.get('p95_ratio_ci95'), '{:.3f}')}" if paired else "-",
             (verdict.get("status", "-") + (" (wins)" if verdict.get("wins") else "")
              + ("".join(f"\n  {r}" for r in verdict.get("reasons", [])))),  # fmt: skip
         )
     console.print(agree)
+    if report.get("embedding_cosine") and not str(report["embedding_cosine"]).startswith("MiniLM"):
+        console.print(f"embedding cosine {report['embedding_cosine']}")
+    _scores(report, console)
     spec = Table(title="engine (vLLM /metrics deltas)")
     for col in ("variant", "drafts", "draft tok", "accepted", "acceptance", "per position", "mean acc. len",
                 "KV peak", "queue ms"):  # fmt: skip

@@ -24,6 +24,8 @@ import orjson
 from replay import engine_metrics
 from replay.client import CallResult, call
 from replay.compare import VariantInput, build_report
+from replay.scoring import score_variants
+from replay.similarity import Embedder
 from replay.config import ReplaySpec, RunOptions, Variant
 from replay.pool import Pool
 from replay.request import ReplayRequest, Unreplayable, output_text, reconstruct
@@ -32,7 +34,13 @@ from storage.clickhouse.replay_queries import ReplayStore, Selection, utc
 
 log = logging.getLogger(__name__)
 
-FLUSH_EVERY = 16
+# Results are written (and exported as spans) when this many wait or the
+# oldest has waited this long: each insert and export has a fixed cost of
+# tens of ms that a fast pool would otherwise pay many times a second, on
+# the machine it is measuring; a crash loses at most FLUSH_SECONDS of results
+# (a resume re-sends them).
+FLUSH_ROWS = 256
+FLUSH_SECONDS = 2.0
 KV_SAMPLE_SECONDS = 1.0
 
 ExportFn = Callable[[bytes], Awaitable[None]]
@@ -102,6 +110,7 @@ class _Sink:
     """Buffers results; writes them to ClickHouse and exports their spans in batches."""
 
     def __init__(self, ctx: RunContext, variant: Variant) -> None:
+        self.oldest = 0.0  # monotonic time the oldest buffered result arrived
         self.ctx, self.variant = ctx, variant
         self.rows: list[dict[str, Any]] = []
         self.spans: list[Any] = []
@@ -110,6 +119,8 @@ class _Sink:
     def add(self, req: ReplayRequest, body: dict[str, Any], res: CallResult) -> None:
         if not res.started_ns:
             res.started_ns = time.time_ns()
+        if not self.rows:
+            self.oldest = time.monotonic()
         trace_id, span_id = ids(self.ctx.run_id, self.variant.name, req.source_span_id)
         self.rows.append({
             "project_id": self.ctx.project_id, "run_id": self.ctx.run_id, "variant": self.variant.name,
@@ -126,7 +137,8 @@ class _Sink:
 
     async def flush(self, force: bool = False) -> None:
         async with self.lock:
-            if not self.rows or (len(self.rows) < FLUSH_EVERY and not force):
+            due = len(self.rows) >= FLUSH_ROWS or time.monotonic() - self.oldest >= FLUSH_SECONDS
+            if not self.rows or not (due or force):
                 return
             rows, spans = self.rows, self.spans
             self.rows, self.spans = [], []
@@ -140,12 +152,15 @@ class _Sink:
 
 async def _kv_sampler(http: httpx.AsyncClient, pool: Pool, peaks: dict[str, float], stop: asyncio.Event) -> None:
     """KV-cache usage is a gauge that falls back to 0 once requests finish:
-    sample it while the variant runs and keep each member's peak."""
+    sample it while the variant runs and keep each member's peak.  Only that
+    one series is fetched (`scrape_gauge`), so sampling costs the engine and
+    the harness next to nothing."""
     while not stop.is_set():
-        for m in pool.members:
-            snap = await engine_metrics.scrape(http, m.base_url, timeout=2.0)
-            if snap and engine_metrics.KV_USAGE in snap.values:
-                peaks[m.base_url] = max(peaks.get(m.base_url, 0.0), snap.values[engine_metrics.KV_USAGE])
+        values = await asyncio.gather(*(engine_metrics.scrape_gauge(http, m.base_url, engine_metrics.KV_USAGE)
+                                        for m in pool.members))  # fmt: skip
+        for m, value in zip(pool.members, values, strict=True):
+            if value is not None:
+                peaks[m.base_url] = max(peaks.get(m.base_url, 0.0), value)
         try:
             await asyncio.wait_for(stop.wait(), timeout=KV_SAMPLE_SECONDS)
         except TimeoutError:
@@ -155,15 +170,19 @@ async def _kv_sampler(http: httpx.AsyncClient, pool: Pool, peaks: dict[str, floa
 async def run_variant(ctx: RunContext, http: httpx.AsyncClient, variant: Variant, requests: list[ReplayRequest],
                       on_done: Callable[[], Awaitable[None]]) -> None:  # fmt: skip
     opts = ctx.spec.options
-    done = await asyncio.to_thread(ctx.store.done_sources, ctx.project_id, ctx.run_id, variant.name)
+    pool = Pool(variant.base_urls, http, variant.api_key)
+    # What is done already, the members' health and their counters before
+    # the run, side by side: they are independent round trips.
+    done, _, *snaps = await asyncio.gather(
+        asyncio.to_thread(ctx.store.done_sources, ctx.project_id, ctx.run_id, variant.name), pool.check_all(),
+        *(engine_metrics.scrape(http, m.base_url) for m in pool.members),
+    )  # fmt: skip
+    before = {m.base_url: snap for m, snap in zip(pool.members, snaps, strict=True)}
     todo = [r for r in requests if r.source_span_id not in done]
     for _ in range(len(requests) - len(todo)):
         await on_done()
     if not todo:
         return
-    pool = Pool(variant.base_urls, http, variant.api_key)
-    await pool.check_all()
-    before = {m.base_url: await engine_metrics.scrape(http, m.base_url) for m in pool.members}
     stop = asyncio.Event()
     peaks: dict[str, float] = {}
     watchers = [asyncio.create_task(pool.watch(opts.health_interval_seconds, stop)),
@@ -192,8 +211,8 @@ async def run_variant(ctx: RunContext, http: httpx.AsyncClient, variant: Variant
         await asyncio.gather(*watchers, return_exceptions=True)
         await sink.flush(force=True)
     rows = []
-    for m in pool.members:
-        after = await engine_metrics.scrape(http, m.base_url)
+    afters = await asyncio.gather(*(engine_metrics.scrape(http, m.base_url) for m in pool.members))
+    for m, after in zip(pool.members, afters, strict=True):
         b = before.get(m.base_url)
         if after is None or b is None:
             continue
@@ -241,6 +260,14 @@ def _wall_seconds(rows: list[dict[str, Any]]) -> float:
     return (end - start) / 1e9
 
 
+def _extras(ctx: RunContext, inputs: list[VariantInput]) -> tuple[Embedder | None, dict[str, Any]]:
+    """The embedder and the evaluator scores the spec asks for (blocking)."""
+    opts = ctx.spec.report
+    embedder = Embedder() if opts.embedding_cosine else None
+    scores = score_variants(ctx.project_id, {v.name: v.results for v in inputs}, opts.evaluators)
+    return embedder, scores
+
+
 def report(ctx: RunContext, prepared: Prepared, seed: int = 0) -> dict[str, Any]:
     """Blocking: reads everything stored for the run and builds the report."""
     results = ctx.store.results(ctx.project_id, ctx.run_id)
@@ -265,7 +292,7 @@ def report(ctx: RunContext, prepared: Prepared, seed: int = 0) -> dict[str, Any]
             api_cost_usd=cost,
         ))  # fmt: skip
     out = build_report(inputs, ctx.spec.baseline or inputs[0].name, production, ctx.spec.thresholds,
-                       prepared.unreplayable, prepared.selected, seed)  # fmt: skip
+                       prepared.unreplayable, prepared.selected, seed, *_extras(ctx, inputs))  # fmt: skip
     out["run_id"] = ctx.run_id
     out["unreplayable_examples"] = [{"source_span_id": s.source_span_id, "reason": s.reason}
                                     for s in prepared.skipped[:20]]  # fmt: skip
@@ -283,10 +310,12 @@ async def run(ctx: RunContext, selection: Selection) -> dict[str, Any]:
     return out
 
 
-def window_report(ctx: RunContext, start_ns: int, end_ns: int) -> dict[str, Any] | None:
+def window_report(ctx: RunContext, start_ns: int, end_ns: int, extras: bool = True) -> dict[str, Any] | None:
     """Blocking: the report over results that started in [start_ns, end_ns)
-    (one shadow window); None when the window saw no replays."""
-    results = [r for r in ctx.store.results(ctx.project_id, ctx.run_id) if start_ns <= r["started_ns"] < end_ns]
+    (one shadow window); None when the window saw no replays.  Without
+    `extras`, no evaluator scores, and embeddings only if the verdict is
+    taken on them (the shadow loop's frequent rolling verdict)."""
+    results = ctx.store.results(ctx.project_id, ctx.run_id, start_ns, end_ns)
     if not results:
         return None
     sources = sorted({r["source_span_id"] for r in results})
@@ -299,7 +328,12 @@ def window_report(ctx: RunContext, start_ns: int, end_ns: int) -> dict[str, Any]
                      wall_seconds=(end_ns - start_ns) / 1e9, engine=[], gpu_hour_usd=v.gpu_hour_usd, gpus=v.gpus)
         for v in ctx.spec.ordered()
     ]  # fmt: skip
+    if extras:
+        embedder, scores = _extras(ctx, inputs)
+    else:
+        needs = ctx.spec.thresholds.agreement_metric == "embedding_cosine"
+        embedder, scores = (Embedder() if needs else None), {}
     out = build_report(inputs, ctx.spec.baseline or inputs[0].name, production, ctx.spec.thresholds, {},
-                       len(sources))  # fmt: skip
+                       len(sources), 0, embedder, scores)  # fmt: skip
     out.update(run_id=ctx.run_id, window_start_ns=start_ns, window_end_ns=end_ns)
     return out

@@ -79,10 +79,30 @@ class Selection:
         raise SelectionError(f"stratify_by must be one of {sorted(STRATA)} or attr:<key>, got {self.stratify_by!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayTables:
+    """The replay tables themselves on one node; their `*_dist` Distributed
+    tables on a cluster (migrations/cluster/0010)."""
+
+    results: str = "replay_results"
+    engine_metrics: str = "replay_engine_metrics"
+    reports: str = "replay_reports"
+
+    @classmethod
+    def for_cluster(cls, cluster: str | None) -> "ReplayTables":
+        return cls("replay_results_dist", "replay_engine_metrics_dist", "replay_reports_dist") if cluster else cls()
+
+
 class ReplayStore:
-    def __init__(self, client: Client, tables: Tables = Tables()) -> None:
+    def __init__(self, client: Client, tables: Tables = Tables(), replay_tables: ReplayTables = ReplayTables()) -> None:
         self.client = client
         self.tables = tables
+        self.rt = replay_tables
+
+    @classmethod
+    def for_cluster(cls, client: Client, cluster: str | None) -> "ReplayStore":
+        """Reads and writes through the Distributed tables when `cluster` is set."""
+        return cls(client, Tables.for_cluster(cluster), ReplayTables.for_cluster(cluster))
 
     def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         res = self.client.query(sql, parameters=params, settings=SETTINGS)
@@ -139,29 +159,40 @@ class ReplayStore:
     def write_results(self, rows: list[dict[str, Any]]) -> None:
         if rows:
             self.client.insert(
-                "replay_results", [[r[c] for c in RESULT_COLUMNS] for r in rows], column_names=list(RESULT_COLUMNS)
+                self.rt.results, [[r[c] for c in RESULT_COLUMNS] for r in rows], column_names=list(RESULT_COLUMNS)
             )
 
     def done_sources(self, project_id: str, run_id: str, variant: str) -> set[str]:
         """Source spans this variant already answered successfully (resume skips them)."""
         res = self.client.query(
-            "SELECT source_span_id FROM replay_results FINAL WHERE project_id = {p:String} AND run_id = {r:String} "
+            f"SELECT source_span_id FROM {self.rt.results} FINAL WHERE"
+            " project_id = {p:String} AND run_id = {r:String} "
             "AND variant = {v:String} AND status = 'ok'",
             parameters={"p": project_id, "r": run_id, "v": variant},
         )
         return {row[0] for row in res.result_rows}
 
-    def results(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
+    def results(self, project_id: str, run_id: str, start_ns: int | None = None,
+                end_ns: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        """A run's results; with a range, those that started in [start_ns, end_ns)
+        (a shadow loop's window, without reading the loop's whole history)."""
         cols = ", ".join(RESULT_COLUMNS)
+        params: dict[str, Any] = {"p": project_id, "r": run_id}
+        where = ""
+        if start_ns is not None and end_ns is not None:
+            where = (" AND started_at >= fromUnixTimestamp64Nano({s:Int64})"
+                     " AND started_at < fromUnixTimestamp64Nano({e:Int64})")  # fmt: skip
+            params.update(s=start_ns, e=end_ns)
         return self._rows(
-            f"SELECT {cols}, toUnixTimestamp64Nano(started_at) AS started_ns FROM replay_results FINAL "
-            "WHERE project_id = {p:String} AND run_id = {r:String} ORDER BY variant, started_at",
-            {"p": project_id, "r": run_id},
+            f"SELECT {cols}, toUnixTimestamp64Nano(started_at) AS started_ns FROM {self.rt.results} FINAL "
+            "WHERE project_id = {p:String} AND run_id = {r:String}" + where + " ORDER BY variant, started_at",
+            params,
         )
 
     def request_json(self, project_id: str, run_id: str, variant: str, source_span_id: str) -> str | None:
         res = self.client.query(
-            "SELECT request_json FROM replay_results FINAL WHERE project_id = {p:String} AND run_id = {r:String} "
+            f"SELECT request_json FROM {self.rt.results} FINAL WHERE"
+            " project_id = {p:String} AND run_id = {r:String} "
             "AND variant = {v:String} AND source_span_id = {s:String}",
             parameters={"p": project_id, "r": run_id, "v": variant, "s": source_span_id},
         )
@@ -185,14 +216,14 @@ class ReplayStore:
     def write_engine_metrics(self, rows: list[dict[str, Any]]) -> None:
         if rows:
             self.client.insert(
-                "replay_engine_metrics", [[r[c] for c in ENGINE_COLUMNS] for r in rows],
+                self.rt.engine_metrics, [[r[c] for c in ENGINE_COLUMNS] for r in rows],
                 column_names=list(ENGINE_COLUMNS),
             )  # fmt: skip
 
     def engine_metrics(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
         cols = ", ".join(c for c in ENGINE_COLUMNS if c not in ("project_id", "run_id"))
         return self._rows(
-            f"SELECT {cols} FROM replay_engine_metrics FINAL WHERE project_id = {{p:String}} AND run_id = {{r:String}} "
+            f"SELECT {cols} FROM {self.rt.engine_metrics} FINAL WHERE project_id = {{p:String}} AND run_id = {{r:String}} "
             "ORDER BY variant, endpoint",
             {"p": project_id, "r": run_id},
         )
@@ -200,7 +231,7 @@ class ReplayStore:
     def write_report(self, project_id: str, run_id: str, window_start_ns: int, verdict: str, report: dict[str, Any],
                      created_ns: int) -> None:  # fmt: skip
         self.client.insert(
-            "replay_reports",
+            self.rt.reports,
             [[project_id, run_id, utc(window_start_ns), utc(created_ns), verdict,
               orjson.dumps(report).decode(), created_ns]],  # fmt: skip
             column_names=["project_id", "run_id", "window_start", "created_at", "verdict", "report", "version"],
@@ -208,7 +239,7 @@ class ReplayStore:
 
     def reports(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
         rows = self._rows(
-            "SELECT toUnixTimestamp64Nano(window_start) AS window_start_ns, verdict, report FROM replay_reports FINAL "
+            f"SELECT toUnixTimestamp64Nano(window_start) AS window_start_ns, verdict, report FROM {self.rt.reports} FINAL "
             "WHERE project_id = {p:String} AND run_id = {r:String} ORDER BY window_start",
             {"p": project_id, "r": run_id},
         )

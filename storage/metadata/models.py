@@ -358,3 +358,24 @@ class ReplayRun(Base):
     job_id: Mapped[str | None] = mapped_column(String(36))
     summary: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class ReplayShadow(Base):
+    """The live state of a shadow loop (its run holds the configuration):
+    whether it should run, how far through new traffic it got, its open
+    window and counters, and which server runs it.  A server claims active
+    rows whose lease has lapsed, so loops come back after a restart (or on
+    another replica after a crash) and continue from their watermark."""
+
+    __tablename__ = "replay_shadows"
+    __table_args__ = (Index("ix_replay_shadows_active_lease_until", "active", "lease_until"),)
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("replay_runs.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    after_ns: Mapped[int] = mapped_column(BigInteger)
+    window_start_ns: Mapped[int] = mapped_column(BigInteger)
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())

@@ -13,7 +13,7 @@ from storage.metadata.models import Base
 TABLES = {
     "projects", "api_keys", "model_prices", "jobs",
     "evaluator_configs", "eval_watermarks", "eval_runs", "hooks", "deliveries", "alert_rules", "budgets",
-    "alert_states", "alert_events", "replay_variants", "replay_runs",
+    "alert_states", "alert_events", "replay_variants", "replay_runs", "replay_shadows",
 }
 
 

@@ -4,9 +4,11 @@ finishes with every failure counted; runs are scoped to their project."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port
 from tests.otlp_builders import request, span
 from tests.replay.test_replay_vllm import chat_attrs, wait_job
 from tests.server.test_otlp_http import PB, post
@@ -75,4 +77,56 @@ def test_saved_variants_and_a_run_against_a_dead_pool(server):
     with server.client() as c:
         assert c.delete("/replay/variants/dead").status_code == 200
         assert c.delete("/replay/variants/dead").status_code == 404
+    assert server.alive()
+
+
+def _cli(server, *args: str, key: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "collector", "replay", *args, "--api", server.api, "--api-key", key or server.key or ""],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+
+
+def test_cli_bad_input_is_one_clear_line(server, tmp_path):
+    """Invalid variants YAML, an unknown run and an unreachable API: exit
+    code and a message naming the problem, never a traceback; the server
+    stays up and no run was created."""
+    with server.client() as c:
+        before = len(c.get("/replay/runs").json()["items"])
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("variants: [name: x\n")
+    missing = tmp_path / "missing.yaml"
+    missing.write_text("variants:\n  - name: x\n    model: m\n")
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text(f"variants:\n  - {{name: x, base_urls: ['{DEAD}'], model: m}}\nreport:\n  evaluators: [toxicity]\n")
+    good = tmp_path / "good.yaml"
+    good.write_text(f"variants:\n  - {{name: x, base_urls: ['{DEAD}'], model: m}}\n")
+    cases = [
+        (("run", "--variants", str(broken)), 2, "broken.yaml"),
+        (("run", "--variants", str(missing)), 2, "base_urls"),
+        (("run", "--variants", str(unknown)), 2, "unknown evaluator 'toxicity'"),
+        (("run", "--variants", str(tmp_path / "nope.yaml")), 2, "nope.yaml"),
+        (("run", "--variants", str(good), "--from", "colour=red"), 2, "colour"),
+        (("report", "00000000-0000-0000-0000-000000000000"), 1, "no such replay run"),
+        (("run", "--resume", "not-a-run"), 1, "no such replay run"),
+    ]
+    for args, code, word in cases:
+        out = _cli(server, *args)
+        assert out.returncode == code, (args, out.stdout, out.stderr)
+        assert word in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
+    down = subprocess.run(
+        [sys.executable, "-m", "collector", "replay", "report", "x", "--api", DEAD.removesuffix("/v1"), "--api-key", "k"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert down.returncode == 1 and "cannot reach the llmobs API" in down.stderr and "Traceback" not in down.stderr
+    with server.client() as c:
+        assert len(c.get("/replay/runs").json()["items"]) == before
+        r = c.post("/replay/runs", json={"variants": [VARIANT], "report": {"evaluators": ["toxicity"]}})
+        assert r.status_code == 422 and "toxicity" in r.text
+        r = c.post("/replay/runs", json={"variants": [VARIANT], "report": {"embedding_cosine": False},
+                                         "thresholds": {"agreement_metric": "embedding_cosine"}})  # fmt: skip
+        assert r.status_code == 422 and "embedding_cosine" in r.text
+        r = c.post("/replay/runs", json={"variants": [VARIANT], "thresholds": {"agreement_metric": "bleu"}})
+        assert r.status_code == 422 and "agreement_metric" in r.text
+        assert len(c.get("/replay/runs").json()["items"]) == before
     assert server.alive()

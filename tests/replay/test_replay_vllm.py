@@ -190,9 +190,28 @@ def test_greedy_outputs_identical_between_variants(server, project, captured, re
         assert outs["base"], sid
     assert report["variants"]["ngram"]["vs_baseline"]["exact_match"] == 1.0
     assert report["variants"]["ngram"]["vs_baseline"]["rouge_l"] == 1.0
+    assert report["variants"]["ngram"]["vs_baseline"]["embedding_cosine"] == pytest.approx(1.0, abs=1e-5)
+    assert report["embedding_cosine"].startswith("MiniLM")
     # Production ran the same model greedily: the replays agree with it too.
     assert report["variants"]["base"]["vs_production"]["n"] == N_CALLS
     assert report["variants"]["base"]["vs_production"]["exact_match"] == 1.0
+
+
+def test_evaluator_scores_on_replayed_outputs(server, project, replayed):
+    """PII and grounding (the evaluators' real scorers, run in the server)
+    scored every replayed answer of both variants; the answers repeat a list
+    from their own prompt, so grounding finds them supported."""
+    run_id, _ = replayed
+    with server.client(project[1]) as c:
+        report = c.get(f"/replay/runs/{run_id}/report").json()
+    assert report["evaluators"] == {"pii": {"status": "ok"}, "grounding": {"status": "ok"}}
+    for name in ("base", "ngram"):
+        scores = report["variants"][name]["scores"]
+        assert scores["pii"]["n"] == N_CALLS and scores["pii"]["version"]
+        assert scores["grounding"]["n"] + scores["grounding"]["not_applicable"] == N_CALLS
+        assert scores["grounding"]["labels"].get("grounded", 0) >= N_CALLS // 2, scores["grounding"]
+    # Identical outputs, identical scores.
+    assert report["variants"]["base"]["scores"] == report["variants"]["ngram"]["scores"]
 
 
 def test_acceptance_metrics_recorded(server, project, replayed):
@@ -312,7 +331,8 @@ def test_shadow_traffic_replays_new_calls_with_a_rate_cap(server, project, vllm_
         stopped = c.delete(f"/replay/shadow/{run_id}")
         assert stopped.status_code == 200
         reports = c.get(f"/replay/runs/{run_id}/reports").json()["items"]
-        assert c.get(f"/replay/shadow/{run_id}").status_code == 404
+        assert c.get(f"/replay/shadow/{run_id}").json()["shadow"]["active"] is False
+        assert c.delete(f"/replay/shadow/{run_id}").status_code == 404
     assert len(reports) == 1
     cand = reports[0]["variants"]["cand"]
     assert cand["ok"] == 2 and cand["vs_production"]["n"] == 2

@@ -16,11 +16,10 @@ from collector.api.deps import DAY_NS, AppDep, ProjectDep, parse_time
 from collector.api.serialize import clean_row
 from collector.replay_jobs import ShadowLoops, replay_job, selection_from
 from collector.server import App
-from replay.config import ReplaySpec, RunOptions, Thresholds, Variant
+from replay.config import ReplaySpec, ReportOptions, RunOptions, Thresholds, Variant
 from replay.shadow import ShadowConfig
 from storage.clickhouse.client import connect
 from storage.clickhouse.replay_queries import ReplayStore, SelectionError
-from storage.clickhouse.tables import Tables
 from storage.metadata.db import make_engine
 from storage.metadata.replay_repo import ReplayRepo
 from storage.metadata.validate import InvalidInput, NotFound
@@ -35,9 +34,16 @@ class ReplayState:
 
 
 def install(api: FastAPI, app_state: App) -> None:
-    """Per-app replay state (metadata access on the server's DB, the shadow loops)."""
+    """Per-app replay state (metadata access on the server's DB, the shadow
+    loops) and the task that restarts the active shadow loops."""
     engine = make_engine(app_state.settings.effective_database_url)
-    api.state.replay = ReplayState(ReplayRepo(engine), ShadowLoops())
+    repo = ReplayRepo(engine)
+    api.state.replay = state = ReplayState(repo, ShadowLoops(repo))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return  # built outside a server (no loop): nothing runs in the background
+    app_state.spawn(state.shadows.keep(app_state, repo))
 
 
 def _state(request: Request) -> ReplayState:
@@ -82,6 +88,7 @@ class RunBody(BaseModel):
     baseline: str | None = None
     options: RunOptions = Field(default_factory=RunOptions)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    report: ReportOptions = Field(default_factory=ReportOptions)
 
 
 class ShadowBody(RunBody):
@@ -104,7 +111,8 @@ async def _spec(body: RunBody, project: str, state: ReplayState) -> ReplaySpec:
         raise HTTPException(404, f"no saved variant named {', '.join(missing)}")
     try:
         variants = [Variant.model_validate(saved[n]) for n in body.variant_names] + body.variants
-        return ReplaySpec(variants=variants, baseline=body.baseline, options=body.options, thresholds=body.thresholds)
+        return ReplaySpec(variants=variants, baseline=body.baseline, options=body.options, thresholds=body.thresholds,
+                          report=body.report)  # fmt: skip
     except ValidationError as exc:
         raise HTTPException(422, f"invalid replay spec: {exc.errors(include_url=False)}") from None
 
@@ -195,7 +203,7 @@ async def _get_run(run_id: str, project: str, request: Request) -> Any:
 def _store_call(app: App, fn_name: str, *args: Any) -> Any:
     client = connect(app.target)
     try:
-        return getattr(ReplayStore(client, Tables.for_cluster(app.target.cluster)), fn_name)(*args)
+        return getattr(ReplayStore.for_cluster(client, app.target.cluster), fn_name)(*args)
     finally:
         client.close()
 
@@ -245,33 +253,44 @@ async def get_engine_metrics(run_id: str, project: ProjectDep, app: AppDep, requ
 # ---- shadow traffic ----------------------------------------------------------------------
 
 
+async def _check_hooks(app: App, project: str, hook_ids: list[int]) -> None:
+    alerts = getattr(app.worker, "alerts", None)
+    for hook_id in hook_ids:
+        if alerts is None or await asyncio.to_thread(alerts.get_hook, project, hook_id) is None:
+            raise HTTPException(422, f"shadow.alert_hook_ids: no hook {hook_id} in this project (POST /hooks first)")
+
+
 @router.post("/replay/shadow", status_code=201)
 async def start_shadow(body: ShadowBody, project: ProjectDep, app: AppDep, request: Request) -> dict[str, Any]:
-    """Replay newly ingested calls against the variants in the background."""
+    """Replay newly ingested calls against the variants in the background;
+    the loop survives server restarts until it is stopped."""
     state = _state(request)
     spec = await _spec(body, project, state)
     params = _selection(body, project)
+    await _check_hooks(app, project, body.shadow.alert_hook_ids)
     params["shadow"] = body.shadow.model_dump()
     run = await asyncio.to_thread(state.repo.create_run, project, "shadow", params, spec.model_dump(), {})
     await state.shadows.start(app, project, run.id, spec, params)
-    return {"run_id": run.id, "shadow": state.shadows.status(run.id)}
+    return {"run_id": run.id, "shadow": await state.shadows.status(project, run.id)}
 
 
 @router.get("/replay/shadow/{run_id}")
 async def shadow_status(run_id: str, project: ProjectDep, request: Request) -> dict[str, Any]:
+    """Counters, last window verdict and the rolling (alert) verdict; live
+    when the loop runs in this server, as last saved otherwise."""
     await _get_run(run_id, project, request)
-    status = _state(request).shadows.status(run_id)
+    status = await _state(request).shadows.status(project, run_id)
     if status is None:
-        raise HTTPException(404, "this shadow run is not running in this server")
+        raise HTTPException(404, "this replay run has no shadow loop")
     return {"run_id": run_id, "shadow": status}
 
 
 @router.delete("/replay/shadow/{run_id}")
 async def stop_shadow(run_id: str, project: ProjectDep, request: Request) -> dict[str, Any]:
-    """Stop the loop; it closes its last window report first."""
+    """Stop the loop for good; when it runs here it closes its last window
+    report first."""
     await _get_run(run_id, project, request)
     state = _state(request)
-    status = state.shadows.status(run_id)
-    if not await state.shadows.stop(run_id):
-        raise HTTPException(404, "this shadow run is not running in this server")
-    return {"run_id": run_id, "stopped": True, "shadow": status}
+    if not await state.shadows.stop(project, run_id):
+        raise HTTPException(404, "this replay run has no active shadow loop")
+    return {"run_id": run_id, "stopped": True, "shadow": await state.shadows.status(project, run_id)}

@@ -2,7 +2,7 @@
 'webhook' and 'slack'.
 
 Revision ID: 0007_alerting
-Revises: 0003_replay
+Revises: 0006_replay_shadow
 Create Date: 2026-11-25
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0007_alerting"
-down_revision: str | None = "0003_replay"
+down_revision: str | None = "0006_replay_shadow"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
