@@ -188,7 +188,7 @@ class SpanStream:
 
     def _to_backlog(self, batch: pa.Table) -> None:
         keys = batch.filter(pc.equal(batch["content_kept"], 1)) if "content_kept" in batch.column_names else batch
-        if keys.num_rows == 0 or not self._has_configs():
+        if keys.num_rows == 0 or not self._configs:  # configs are re-read on the alert thread, never here
             return
         self._backlog.append((time.monotonic(), keys.select([c for c in _KEYS if c in keys.column_names])))
         self._backlog_rows += keys.num_rows
