@@ -352,7 +352,9 @@ def main(argv: list[str] | None = None) -> int:
                 group = groups[run % len(groups)]
                 fired_at = receiver.firing_since(rule, group)
                 if fired_at is not None:  # the previous run's alert must resolve first
-                    receiver.wait(rule, group, "resolved", fired_at, args.timeout)
+                    if receiver.wait(rule, group, "resolved", fired_at, args.timeout) is None:
+                        print(f"  ({rule} {group!r} still firing after {args.timeout:g} s: this run cannot fire anew)",
+                              flush=True)  # fmt: skip
                 planted = Planted(name, group)
                 app.plant(planted)
                 deadline = time.time() + args.timeout

@@ -122,6 +122,7 @@ class SpanStream:
         self._client: Client | None = None
         self._configs: list[EvaluatorConfig] = []
         self._since: dict[int, int] = {}  # config id -> when (unix us) this stream began to score it
+        self._warmed: set[tuple[int, object]] = set()  # (config id, updated_at) whose scorer was built
         self._configs_at = 0.0
         self._client_lock = threading.Lock()
         self._configs_lock = threading.Lock()
@@ -188,7 +189,7 @@ class SpanStream:
 
     def _to_backlog(self, batch: pa.Table) -> None:
         keys = batch.filter(pc.equal(batch["content_kept"], 1)) if "content_kept" in batch.column_names else batch
-        if keys.num_rows == 0 or not self._has_configs():
+        if keys.num_rows == 0 or not self._configs:  # configs are re-read on the alert thread, never here
             return
         self._backlog.append((time.monotonic(), keys.select([c for c in _KEYS if c in keys.column_names])))
         self._backlog_rows += keys.num_rows
@@ -226,8 +227,23 @@ class SpanStream:
         self.metrics.backlog.set(self._backlog_rows)
         return first_at, pa.concat_tables(parts, promote_options="default")
 
+    def _warm(self) -> None:
+        """Build the streamed configs' scorers before taking keys: loading the
+        NER model takes a while, and keys that wait meanwhile turn stale and
+        go to the scheduled run instead of being scored by both."""
+        for config in list(self._configs):
+            if (config.id, config.updated_at) in self._warmed:
+                continue
+            self._warmed.add((config.id, config.updated_at))
+            try:
+                self.scorers.get(config)
+            except Exception:  # noqa: BLE001 - score_step reports it on the spans it cannot score
+                log.exception("building scorer %s failed", config.evaluator)
+
     async def _score_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            if any((c.id, c.updated_at) not in self._warmed for c in self._configs):
+                await asyncio.to_thread(self._warm)
             taken = self._take()
             if taken is None:
                 await self._wait(self._score_wake, stop, self.opt.tick_seconds)

@@ -31,6 +31,7 @@ def stream(repo: MetadataRepo, engine) -> SpanStream:  # type: ignore[no-untyped
     s = SpanStream(no_clickhouse, Tables(), evaluations, None, None, None,  # type: ignore[arg-type]
                    StreamOptions(max_queued_spans=10, score_batch_spans=3, stale_seconds=60), StreamMetrics(reg))
     s.registry = reg  # type: ignore[attr-defined]
+    s.refresh_configs()  # what the alert thread does before spans reach the backlog
     return s
 
 

@@ -206,7 +206,7 @@ def test_dropped_spans_are_scored_once_by_the_scheduled_run(tmp_path):
     """A stream queue of one span drops every real batch (counted on /metrics);
     the scheduled run catches them up, each once."""
     srv = start_server(tmp_path / "drops", {"LLMOBS_STREAM_MAX_QUEUED_SPANS": "1",
-                                            "LLMOBS_EVAL_STREAM_SETTLE_SECONDS": "2"}, timeout=300)  # fmt: skip
+                                            "LLMOBS_EVAL_STREAM_SETTLE_SECONDS": "10"}, timeout=300)  # fmt: skip
     try:
         svc = "dropped"
         with srv.client() as c:
@@ -215,7 +215,8 @@ def test_dropped_spans_are_scored_once_by_the_scheduled_run(tmp_path):
             spans = [answer("" if i % 2 else "fine") for i in range(5)]
             send(srv, spans, svc)
             wait_for(lambda: metric(srv, "llmobs_stream_spans_dropped_total", stage="queue") >= 5, what="drops")
-            wait_for(lambda: sum(h["spans_scored"] for h in runs(c, cfg["id"])) >= 5, what="catch-up runs")
+            # (the settle delay must outlast the writer's insert lag: spans become visible after it)
+            wait_for(lambda: sum(h["spans_scored"] for h in runs(c, cfg["id"])) >= 5, timeout=180, what="catch-up runs")
             time.sleep(3)  # a few more runs: none scores them again
             assert sum(h["spans_scored"] for h in runs(c, cfg["id"])) == 5
             for s in spans:
