@@ -68,7 +68,7 @@ class Server:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 90) -> Server:
+def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 240) -> Server:
     data_dir.mkdir(parents=True, exist_ok=True)
     ports = free_port(), free_port(), free_port()
     env = {
