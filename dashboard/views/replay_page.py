@@ -103,7 +103,10 @@ def report_section(run: dict[str, Any]) -> None:
     top[3].metric("Variants", fmt.count(len(variants)), border=True)
     if report.get("unreplayable"):
         st.caption("Not replayable: " + ", ".join(f"{n} {why}" for why, n in report["unreplayable"].items()))
+    st.markdown("**Latency**")
     st.table(variant_table(report).set_index("Variant"))  # a few rows: plain HTML, every cell readable
+    st.markdown("**Throughput, cost and agreement**")
+    st.table(outcome_table(report).set_index("Variant"))
     st.altair_chart(latency_chart(variants), width="stretch")
     spec = spec_table(variants)
     st.markdown("**Speculative decoding** (from each pool member's /metrics before and after the run)")
@@ -131,20 +134,34 @@ def _rate(value: Any, unit: str) -> str:
     return "—" if value is None else f"{value:,.2f} {unit}"
 
 
+def _name(name: str, report: dict[str, Any]) -> str:
+    return name + (" (baseline)" if name == report["baseline"] else "")
+
+
 def variant_table(report: dict[str, Any]) -> pd.DataFrame:
+    """Latency per variant: end to end, time to first token, inter-token."""
+    rows = []
+    for name, v in report["variants"].items():
+        rows.append({
+            "Variant": _name(name, report), "Requests": v["requests"], "OK": v["ok"], "Errors": v["errors"],
+            **{f"E2E {p}": _p(v["e2e_ms"], p) for p in ("p50", "p95", "p99")},
+            **{f"TTFT {p}": _p(v["ttft_ms"], p) for p in ("p50", "p95", "p99")},
+            **{f"ITL {p}": _p(v["itl_ms"], p) for p in ("p50", "p95", "p99")},
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def outcome_table(report: dict[str, Any]) -> pd.DataFrame:
+    """Throughput, tokens, cost and agreement per variant."""
     rows = []
     for name, v in report["variants"].items():
         cost = v.get("cost_api_usd") if v.get("cost_api_usd") is not None else v.get("cost_self_hosted_usd")
         base, prod = v.get("vs_baseline") or {}, v.get("vs_production") or {}
         rows.append({
-            "Variant": name + (" (baseline)" if name == report["baseline"] else ""),
-            "Requests": v["requests"], "OK": v["ok"], "Errors": v["errors"],
-            "E2E p50": _p(v["e2e_ms"], "p50"), "E2E p95": _p(v["e2e_ms"], "p95"), "E2E p99": _p(v["e2e_ms"], "p99"),
-            "TTFT p50": _p(v["ttft_ms"], "p50"), "TTFT p95": _p(v["ttft_ms"], "p95"), "TTFT p99": _p(v["ttft_ms"], "p99"),
-            "ITL p50": _p(v["itl_ms"], "p50"), "ITL p95": _p(v["itl_ms"], "p95"),
+            "Variant": _name(name, report),
             "Requests/s": _rate(v.get("requests_per_second"), "/s"),
             "Output tok/s": _rate(v.get("output_tokens_per_second"), "/s"),
-            "Tokens in / out": f"{fmt.count(v['input_tokens'])} / {fmt.count(v['output_tokens'])}",
+            "Input tokens": fmt.count(v["input_tokens"]), "Output tokens": fmt.count(v["output_tokens"]),
             "Cost": fmt.usd(cost) if cost is not None else "—",
             "Exact match vs baseline": fmt.pct(base.get("exact_match")) if base else "—",
             "ROUGE-L vs baseline": f"{base['rouge_l']:.3f}" if base.get("rouge_l") is not None else "—",
@@ -161,8 +178,8 @@ def spec_table(variants: dict[str, Any]) -> pd.DataFrame:
         if not e:
             continue
         rows.append({
-            "Variant": name, "Pool members": e["members"], "Drafts": e["spec_drafts"],
-            "Draft tokens": e["spec_draft_tokens"], "Accepted tokens": e["spec_accepted_tokens"],
+            "Variant": name, "Pool members": fmt.count(e["members"]), "Drafts": fmt.count(e["spec_drafts"]),
+            "Draft tokens": fmt.count(e["spec_draft_tokens"]), "Accepted tokens": fmt.count(e["spec_accepted_tokens"]),
             "Acceptance rate": fmt.pct(e["acceptance_rate"]) if e["acceptance_rate"] is not None else "no drafts",
             "Mean accepted length": f"{e['mean_accepted_length']:.2f}" if e["mean_accepted_length"] is not None else "—",
             "Acceptance by position": ", ".join(f"{x:.0%}" for x in e["acceptance_per_position"]) or "—",

@@ -370,6 +370,9 @@ def test_replay_page_shows_runs_and_the_variant_report(server, replayed, page: P
     expect(variants).to_contain_text("base (baseline)")
     expect(variants).to_contain_text(fmt.ms(report["variants"]["base"]["e2e_ms"]["p95"]))
     expect(variants).to_contain_text(fmt.ms(report["variants"]["short"]["ttft_ms"]["p50"]))
+    outcome = page.get_by_test_id("stTable").nth(1)
+    expect(outcome).to_contain_text(f"{report['variants']['short']['vs_baseline']['rouge_l']:.3f}")
+    expect(outcome).to_contain_text(fmt.count(report["variants"]["short"]["output_tokens"]))
     verdict = report["variants"]["short"]["verdict"]
     expect(page.get_by_text(re.compile(r"^short: " + ("fail" if verdict["status"] == "fail" else "pass")))).to_be_visible()
     for reason in verdict["reasons"]:
@@ -379,7 +382,7 @@ def test_replay_page_shows_runs_and_the_variant_report(server, replayed, page: P
     if engine is None:  # /metrics not scraped: the page says so
         expect(page.get_by_text("No engine metrics were recorded").first).to_be_visible()
     else:
-        expect(page.get_by_test_id("stTable").nth(1)).to_contain_text(
+        expect(page.get_by_test_id("stTable").nth(2)).to_contain_text(
             "no drafts" if not engine["spec_drafts"] else fmt.count(engine["spec_drafts"]))
     no_exception(page)
     shot(page, "replay")
