@@ -63,6 +63,9 @@ class DriftConfig:
     features: tuple[str, ...] = tuple(EMBEDDED) + tuple(NUMERIC) + tuple(CATEGORICAL) + ("model",)
     seed: int = 0
     embedding_cache: int = 20_000  # texts whose vectors are kept between comparisons
+    # Length of the current window and of the baseline before it; read by the
+    # worker (evaluators/worker/runner.py), which selects the two windows.
+    window_seconds: float = 3600.0
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> DriftConfig:
@@ -76,6 +79,9 @@ class DriftConfig:
         known = set(EMBEDDED) | set(NUMERIC) | set(CATEGORICAL) | {"model"}
         if set(cfg.features) - known:
             raise ValueError(f"drift: unknown features {sorted(set(cfg.features) - known)}; known: {sorted(known)}")
+        if isinstance(cfg.window_seconds, bool) or not isinstance(cfg.window_seconds, int | float) \
+                or not 60 <= cfg.window_seconds <= 90 * 86400:
+            raise ValueError("drift: window_seconds must be a number of seconds between 60 and 7776000 (90 days)")
         if not 0 < cfg.alpha < 1 or cfg.permutations < 19 or cfg.min_samples < 2:
             raise ValueError("drift: alpha must lie in (0, 1), permutations >= 19, min_samples >= 2")
         return cfg

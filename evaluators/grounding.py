@@ -24,7 +24,7 @@ from .base import EvalResult, SpanRecord
 from .embeddings import DEFAULT_MODEL, encode, load_encoder
 
 NAME = "grounding"
-VERSION = "1"
+VERSION = "2"  # 2: citation markers are not anchors
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\$?\d[\d,]*(?:\.\d+)?%?")
@@ -36,6 +36,9 @@ _DATE = re.compile(
 # A claim joined to another inside one sentence ("..., and X was approved the same week").
 _CLAUSE = re.compile(r",\s+(?:and|but|while|whereas)\s+|;\s+|\s+and\s+(?=(?:it|he|she|they|the|its|[A-Z]))")
 _WORD = re.compile(r"[A-Za-z0-9]+")
+# Citation markers ("[doc-3]", "[1]", "[2, 5]", "[source:4]") name a source, not a fact:
+# their numbers are not anchors.  Bracketed text with words in it stays.
+_CITATION = re.compile(r"\[[A-Za-z]{0,12}[-_:# ]?\d+(?:\s*[-,–]\s*\d+)*\]")
 _MONTHS = frozenset(
     "january february march april may june july august september october november december".split()
 )
@@ -100,7 +103,9 @@ def _dates(text: str) -> set[str]:
 
 
 def anchors(sentence: str) -> set[str]:
-    """Full dates, numbers (normalised), month names and capitalised words that do not open the sentence."""
+    """Full dates, numbers (normalised), month names and capitalised words that
+    do not open the sentence; citation markers are left out."""
+    sentence = _CITATION.sub(" ", sentence)
     found = _dates(sentence)
     found |= {_norm_number(n) for n in _NUMBER.findall(_DATE.sub(" ", sentence))}
     words = list(_CAPITALISED.finditer(sentence))

@@ -3,10 +3,9 @@ the hooks notifications go to, the firing/resolved history and the delivery
 log.  Every write goes through the alerts API, which validates it; a refusal
 is shown in the API's own words and changes nothing.
 
-Rules and budgets can be created, switched on and off and deleted.  The API
-has no call that changes a rule's threshold or window in place (and deleting
-a rule deletes its history), so "edit" here fills the create form from an
-existing rule: save it under a new name, then delete the old one.
+Rules and budgets can be created, switched on and off and deleted; a rule
+is edited in place (PATCH: it keeps its firing state and history), or saved
+as a new rule from the same form.
 """
 
 from __future__ import annotations
@@ -103,8 +102,8 @@ def rules_tab(rules: list[dict[str, Any]], metrics: list[dict[str, Any]], hook_n
     template = st.session_state.get("_rule_template") or {}
     a, b = st.columns(2)
     with a.form("new_rule"):
-        st.markdown("**New rule**" + (f" (from {template['name']})" if template else ""))
-        name = st.text_input("Name", value=template.get("name", "") and f"{template['name']} v2", key="nr_name")
+        st.markdown(f"**Edit rule {template['name']}**" if template else "**New rule**")
+        name = st.text_input("Name", value=template.get("name", ""), key="nr_name")
         names = sorted(by_metric)
         metric = st.selectbox("Metric", names, index=names.index(template["metric"]) if template.get("metric") in names else 0,
                               key="nr_metric",
@@ -122,14 +121,19 @@ def rules_tab(rules: list[dict[str, Any]], metrics: list[dict[str, Any]], hook_n
                             help='evaluation metrics: {"evaluator": "grounding", "metric": "grounding"}')  # fmt: skip
         resolve = st.checkbox("Notify when resolved", value=template.get("notify_resolve", True), key="nr_resolve")
         hooks = _hooks_picker("Notify", hook_names, "nr_hooks", [h for h in template.get("hook_ids", []) if h in hook_names])
-        if st.form_submit_button("Create rule"):
+        save = st.form_submit_button("Save changes") if template else False
+        create = st.form_submit_button("Create as a new rule" if template else "Create rule")
+        if save or create:
             p = _json_field(raw, "Params")
             numbers = _numbers({"threshold": (threshold, float), "window_seconds": (window, int),
                                 "cooldown_seconds": (cooldown, int)})  # fmt: skip
             if p is not None and numbers is not None:
                 body = {"name": name.strip(), "metric": metric, "comparison": comparison, **numbers,
                         "group_by": group_by.strip() or None, "params": p, "notify_resolve": resolve, "hook_ids": hooks}  # fmt: skip
-                if ui.act("POST", "/alerts/rules", body) is not None:
+                if save and ui.act("PATCH", f"/alerts/rules/{template['id']}", body) is not None:
+                    st.session_state.pop("_rule_template", None)
+                    ui.done(f"Rule {body['name']} saved.")
+                elif create and ui.act("POST", "/alerts/rules", body) is not None:
                     st.session_state.pop("_rule_template", None)
                     ui.done(f"Rule {body['name']} created.")
     if not rules:
@@ -141,10 +145,10 @@ def rules_tab(rules: list[dict[str, Any]], metrics: list[dict[str, Any]], hook_n
                            format_func=lambda i: f"{by_id[i]['name']} ({'on' if by_id[i]['enabled'] else 'off'})")  # fmt: skip
         cols = st.columns(3)
         toggle = cols[0].form_submit_button("Switch on/off")
-        edit = cols[1].form_submit_button("Edit as new rule")
+        edit = cols[1].form_submit_button("Edit")
         delete = cols[2].form_submit_button("Delete")
-        st.caption("Edit fills the form on the left with this rule: save it under a new name, then delete this one "
-                   "(deleting a rule also deletes its firing history).")  # fmt: skip
+        st.caption("Edit loads this rule into the form on the left: save changes it in place and keeps its firing "
+                   "history; deleting a rule also deletes its history.")  # fmt: skip
     if toggle:
         r = by_id[rid]
         if ui.act("POST", f"/alerts/rules/{rid}/{'disable' if r['enabled'] else 'enable'}") is not None:

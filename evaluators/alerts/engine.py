@@ -146,12 +146,14 @@ class AlertEngine:
 
     def apply(self, rule: AlertRule, current: dict[str, tuple[float, int]],
               baseline: dict[str, tuple[float, int]] | None, states: dict[str, AlertStateRecord], *,
-              resolve_missing: bool = True, touch: bool = True) -> int:  # fmt: skip
+              resolve_missing: bool = True, touch: bool = True, allow_resolve: bool = True) -> int:  # fmt: skip
         """Judge each group's window value (and baseline) and write the
         transitions; `states` (key -> record) is updated in place, so a caller
         that keeps it in memory (the incremental evaluator) stays current.
         Shared by the SQL check and the incremental one: both fire, cool down
-        and resolve the same way."""
+        and resolve the same way.  `allow_resolve` False judges firing only
+        (a window that does not yet cover the rule's whole span of time can
+        show a breach, but not the absence of one)."""
         prefix = f"rule:{rule.id}:"
         pattern = rule.params.get("match")
         moved = 0
@@ -174,7 +176,7 @@ class AlertEngine:
                 )  # fmt: skip
                 moved += self._after(rule, key, ev, states)
             elif not firing and was == "firing":
-                if self._calm_for(rule, key):
+                if allow_resolve and self._calm_for(rule, key):
                     moved += self._resolve(rule, key, group, reading, states)
             elif key in states and touch:
                 self.repo.touch_state(key, reading.value)

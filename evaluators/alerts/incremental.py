@@ -151,10 +151,22 @@ class IncrementalAlerts:
         self._lock = threading.Lock()  # spans arrive on the alert thread, scores on the scoring thread
         self._rules: dict[int, _Tracked] = {}
         self._next_refresh = 0.0
-        engine.owned_elsewhere = self.owns
+        engine.owned_elsewhere = self.judges
 
     def owns(self, rule: AlertRule) -> bool:
+        """Rules this process keeps an in-memory window for."""
         return self.enabled and incremental_form(rule, self.streamed)
+
+    def judges(self, rule: AlertRule) -> bool:
+        """Whether the SQL check may leave `rule` to this evaluator: only once
+        its window has been filled for a whole window length.  Until then (a
+        rule created after its traffic, or any rule after a restart) the SQL
+        check also judges it over the stored spans, while this evaluator may
+        fire it but not resolve it."""
+        if not self.owns(rule):
+            return False
+        t = self._rules.get(rule.id)
+        return t is not None and t.rule == rule and time.time_ns() - t.since_ns >= rule.window_seconds * NS
 
     @property
     def rule_ids(self) -> list[int]:
@@ -250,7 +262,7 @@ class IncrementalAlerts:
             warm = now_ns - t.since_ns >= t.rule.window_seconds * NS
             try:
                 moved += self.engine.apply(t.rule, current, baseline if t.window.baseline_seconds else None, t.states,
-                                           resolve_missing=warm, touch=False)  # fmt: skip
+                                           resolve_missing=warm, touch=False, allow_resolve=warm)  # fmt: skip
             except Exception:  # noqa: BLE001 - one broken rule must not stop the others
                 log.exception("incremental alert rule %s failed", t.rule.id)
         return moved

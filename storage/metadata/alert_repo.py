@@ -484,6 +484,50 @@ class AlertRepo(Repo):
             r.enabled = bool(enabled)
             return _rule(r)
 
+    def update_rule(self, project_id: str, rule_id: int, **changes: Any) -> AlertRule:
+        """Change a rule in place (its firing state and history stay); the
+        fields are checked as on create, and a refused change changes nothing."""
+        allowed = {"name", "metric", "threshold", "comparison", "window_seconds", "group_by", "cooldown_seconds",
+                   "notify_resolve", "params", "hook_ids", "enabled"}  # fmt: skip
+        unknown = set(changes) - allowed
+        if unknown:
+            raise InvalidInput(f"unknown rule field(s): {', '.join(sorted(unknown))}")
+        with self._tx() as s:
+            r = s.get(m.AlertRule, rule_id)
+            if r is None or r.project_id != project_id:
+                raise NotFound(f"alert rule {rule_id} does not exist in this project")
+            metric = changes.get("metric", r.metric)
+            if metric not in METRICS:
+                raise InvalidInput(f"unknown metric {metric!r}; use one of {sorted(METRICS)}")
+            comparison = changes.get("comparison", r.comparison)
+            if comparison not in m.COMPARISONS:
+                raise InvalidInput(f"comparison must be one of {list(m.COMPARISONS)}, got {comparison!r}")
+            # Params and grouping are checked against the (possibly new) metric even when unchanged.
+            params = rule_params(metric, changes.get("params", r.params))
+            grouping = globals()["group_by"](metric, changes.get("group_by", r.group_by))
+            values = {
+                "name": name_field("name", changes["name"]) if "name" in changes else r.name,
+                "threshold": number("threshold", changes["threshold"]) if "threshold" in changes else r.threshold,
+                "window_seconds": whole("window_seconds", changes["window_seconds"], 1, 31 * 86400)
+                if "window_seconds" in changes else r.window_seconds,
+                "cooldown_seconds": whole("cooldown_seconds", changes["cooldown_seconds"], 0, 31 * 86400)
+                if "cooldown_seconds" in changes else r.cooldown_seconds,
+            }  # fmt: skip
+            hooks = self._check_hooks(s, project_id, changes["hook_ids"]) if "hook_ids" in changes else r.hook_ids
+            r.metric, r.comparison, r.params, r.group_by, r.hook_ids = metric, comparison, params, grouping, hooks
+            r.name, r.threshold = values["name"], values["threshold"]
+            r.window_seconds, r.cooldown_seconds = values["window_seconds"], values["cooldown_seconds"]
+            if "notify_resolve" in changes:
+                r.notify_resolve = bool(changes["notify_resolve"])
+            if "enabled" in changes:
+                r.enabled = bool(changes["enabled"])
+            try:
+                with s.begin_nested():
+                    s.flush()
+            except IntegrityError:
+                raise Conflict(f"a rule named {r.name!r} already exists in this project") from None
+            return _rule(r)
+
     def delete_rule(self, project_id: str, rule_id: int) -> bool:
         with self._tx() as s:
             r = s.get(m.AlertRule, rule_id)

@@ -276,6 +276,21 @@ def test_invalid_rule_shows_the_api_error_and_changes_nothing(server, alerts, pa
     with server.client(key) as c:
         rule = next(r for r in c.get("/alerts/rules").json()["items"] if r["name"] == "judge-low")
     assert rule["metric"] == "eval_score" and rule["params"] == {"evaluator": "grounding"} and rule["threshold"] == 0.5
+    # Edit it in place: same rule, new threshold.
+    change = page.get_by_test_id("stForm").filter(has_text="Change a rule")
+    change.get_by_label("Rule", exact=True).click()
+    page.get_by_role("option", name="judge-low (on)").click()
+    settle(page)
+    change.get_by_role("button", name="Edit", exact=True).click()
+    form = page.get_by_test_id("stForm").filter(has_text="Edit rule judge-low")
+    expect(form).to_be_visible()
+    form.get_by_label("Threshold", exact=True).fill("0.7")
+    form.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text("Rule judge-low saved.")).to_be_visible()
+    settle(page)
+    with server.client(key) as c:
+        edited = c.get(f"/alerts/rules/{rule['id']}").json()
+    assert edited["threshold"] == 0.7 and edited["params"] == {"evaluator": "grounding"}
     # Switch it off, then delete it.
     change = page.get_by_test_id("stForm").filter(has_text="Change a rule")
     change.get_by_label("Rule", exact=True).click()

@@ -95,6 +95,14 @@ def test_statistics_helpers() -> None:
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
 
 
+def test_window_length_is_a_drift_parameter() -> None:
+    """The worker reads `window_seconds` from the same params the scorer is built with."""
+    assert DriftConfig.from_params({"window_seconds": 600}).window_seconds == 600
+    for bad in (0, 30, "1h", True, 10**9):
+        with pytest.raises(ValueError, match="window_seconds"):
+            DriftConfig.from_params({"window_seconds": bad})
+
+
 def test_bad_params() -> None:
     with pytest.raises(ValueError, match="unknown drift parameters"):
         DriftConfig.from_params({"alfa": 0.1})

@@ -43,6 +43,20 @@ def test_grounded_and_subtly_wrong_answers(grounding_scorer) -> None:
     assert weakest["unsupported_anchors"] == 1 and (weakest["start"], weakest["end"]) == (0, 47)
 
 
+def test_citation_markers_are_not_claims(grounding_scorer) -> None:
+    """RAG answers cite their sources ("[doc-3]", "[1, 2]"): the marker's number
+    is not a fact to find in the context, but a wrong number beside it still is."""
+    spans = [
+        rag_span("cited", "Acme Robotics made $412 million in fiscal 2023 [doc-7]. Its CEO is Priya Raman [1, 2]."),
+        rag_span("cited-wrong", "Acme Robotics made $421 million in fiscal 2023 [doc-7]. Its CEO is Priya Raman [1]."),
+        rag_span("bracketed-claim", "Acme Robotics made $412 million [up 25% on 2022] in fiscal 2023."),
+    ]
+    results = {r.span_id: r for r in grounding_scorer.evaluate(spans)}
+    assert results["cited"].label == "grounded", results["cited"]
+    assert results["cited-wrong"].label == "ungrounded"
+    assert results["bracketed-claim"].label == "ungrounded"  # words in brackets are a claim, not a citation
+
+
 def test_only_spans_with_context_and_answer(grounding_scorer) -> None:
     assert not grounding_scorer.wants(rag_span("x", "Anything.", context=[]))
     assert not grounding_scorer.wants(rag_span("x", "   "))

@@ -259,3 +259,25 @@ def test_a_hanging_receiver_holds_up_no_other_hook(fast, receiver):
         pending = c.get("/deliveries", params={"hook_id": hang["id"]}).json()["items"]
         assert len(pending) == 1 and pending[0]["status"] == "pending"
         assert c.get("/evaluators").status_code == 200 and fast.alive()
+
+
+def test_a_rule_is_edited_in_place_and_a_bad_edit_changes_nothing(fast):
+    with fast.client() as c:
+        r = c.post("/alerts/rules", json={"name": "edit-me", "metric": "cost", "threshold": 5, "window_seconds": 300})
+        assert r.status_code == 201, r.text
+        rid = r.json()["id"]
+        r = c.patch(f"/alerts/rules/{rid}", json={"threshold": 7.5, "window_seconds": 600, "group_by": "model"})
+        assert r.status_code == 200, r.text
+        got = c.get(f"/alerts/rules/{rid}").json()
+        assert (got["threshold"], got["window_seconds"], got["group_by"], got["name"]) == (7.5, 600, "model", "edit-me")
+        for body, status, msg in (
+            ({"metric": "happiness"}, 422, "unknown metric 'happiness'"),
+            ({"window_seconds": 0}, 422, "window_seconds"),
+            ({"group_by": "colour"}, 422, "cannot group cost by 'colour'"),
+            ({"hook_ids": [987654]}, 422, "hook 987654 does not exist"),
+            ({"surprise": 1}, 422, "surprise"),
+        ):
+            r = c.patch(f"/alerts/rules/{rid}", json=body)
+            assert r.status_code == status and msg in r.text, (body, r.text)
+        assert c.get(f"/alerts/rules/{rid}").json() == got
+        assert c.patch("/alerts/rules/987654", json={"threshold": 1}).status_code == 404

@@ -59,9 +59,11 @@ def test_fire_hold_resolve_once(alerts: AlertRepo):
                               params={"min_samples": 4, "resolve_after_seconds": 1, "match": "^gpt-"})  # fmt: skip
     engine = AlertEngine(no_clickhouse, Tables(), alerts)
     inc = IncrementalAlerts(engine, frozenset({"pii"}))
-    assert engine.owned_elsewhere(alerts.get_rule("acme", rule.id))  # the SQL check leaves it alone
+    created = alerts.get_rule("acme", rule.id)
+    assert not engine.owned_elsewhere(created)  # not watched yet: the SQL check judges it over stored spans
     now = time.time_ns()
-    inc.refresh(now, force=True)
+    inc.refresh(now - 61 * NS, force=True)  # as if this process had watched it for a whole window
+    assert engine.owned_elsewhere(created)  # from then on the SQL check leaves it alone
     inc.observe_spans(batch(now, [1, 1, 1]), now)
     assert inc.evaluate(now) == 0  # three calls: fewer than min_samples
     inc.observe_spans(batch(now, [1]) , now)
@@ -83,6 +85,24 @@ def test_fire_hold_resolve_once(alerts: AlertRepo):
     outbox = alerts.list_deliveries("acme")
     assert [d.payload["status"] for d in outbox] == ["resolved", "firing"]
     assert outbox[1].payload["samples"] == 4 and outbox[1].payload["group"] == "gpt-4o"
+
+
+def test_a_rule_younger_than_its_window_fires_but_does_not_resolve(alerts: AlertRepo):
+    """A window filled for less than its length lacks the spans stored before:
+    it may show a breach, never the absence of one, and the SQL check keeps
+    judging the rule over the stored spans until the window is whole."""
+    rule = alerts.create_rule("acme", name="young", metric="error_rate", threshold=0.5, window_seconds=60,
+                              params={"min_samples": 2})  # fmt: skip
+    engine = AlertEngine(no_clickhouse, Tables(), alerts)
+    inc = IncrementalAlerts(engine, frozenset({"pii"}))
+    now = time.time_ns()
+    inc.refresh(now, force=True)
+    assert not engine.owned_elsewhere(alerts.get_rule("acme", rule.id))
+    inc.observe_spans(batch(now, [1, 1]), now)
+    assert inc.evaluate(now) == 1
+    inc.observe_spans(batch(now, [0] * 10), now)
+    assert inc.evaluate(now) == 0
+    assert [e.status for e in alerts.list_events("acme", rule_id=rule.id)] == ["firing"]
 
 
 def test_scores_feed_pii_rules_by_entity_type(alerts: AlertRepo):

@@ -51,6 +51,23 @@ class RuleBody(BaseModel):
     enabled: bool = True
 
 
+class RulePatch(BaseModel):
+    """Only the fields sent change; each is checked as on create."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    metric: str | None = None
+    threshold: float | None = None
+    comparison: Literal[">", ">=", "<", "<="] | None = None
+    window_seconds: int | None = None
+    group_by: str | None = None
+    cooldown_seconds: int | None = None
+    notify_resolve: bool | None = None
+    params: dict[str, Any] | None = None
+    hook_ids: list[int] | None = None
+    enabled: bool | None = None
+
+
 class BudgetBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -147,6 +164,13 @@ async def get_rule(rule_id: int, project: ProjectDep, app: AppDep) -> dict[str, 
         raise HTTPException(404, f"alert rule {rule_id} does not exist in this project")
     states = await _call(app.worker.alerts.states, project, f"rule:{rule_id}:")
     return {**_plain(rule), "groups": [{"group": k.split(":", 2)[2], **_plain(st)} for k, st in states.items()]}
+
+
+@router.patch("/alerts/rules/{rule_id}")
+async def update_rule(rule_id: int, body: RulePatch, project: ProjectDep, app: AppDep) -> dict[str, Any]:
+    rule = await _call(app.worker.alerts.update_rule, project, rule_id, **body.model_dump(exclude_unset=True))
+    _rules_changed(app)
+    return _plain(rule)
 
 
 @router.post("/alerts/rules/{rule_id}/enable")
