@@ -31,20 +31,7 @@ def any_value(v: Any) -> Any:
 def decode_attributes(kvs: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """(values, raw text map) of a repeated KeyValue in one pass: most values
     are strings, which are the same object in both."""
-    values: dict[str, Any] = {}
-    texts: dict[str, str] = {}
-    for kv in kvs:
-        v = kv.value
-        which = v.WhichOneof("value")
-        key = kv.key
-        if which == "string_value":
-            s = v.string_value
-            values[key] = s
-            texts[key] = s
-        else:
-            py = any_value(v)
-            values[key] = py
-            texts[key] = to_text(py)
+    values, texts, _ = decode_attributes_plain(kvs)
     return values, texts
 
 
